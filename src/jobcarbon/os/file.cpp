@@ -40,9 +40,8 @@ std::expected<std::string, ReadError> read_file(const std::filesystem::path& pat
 std::expected<std::string, ReadError> read_line(const std::filesystem::path& path) {
   auto content = read_file(path);
   if (!content) return content;
-  while (!content->empty() &&
-         (content->back() == '\n' || content->back() == '\r' || content->back() == ' ' ||
-          content->back() == '\t')) {
+  while (!content->empty() && (content->back() == '\n' || content->back() == '\r' ||
+                               content->back() == ' ' || content->back() == '\t')) {
     content->pop_back();
   }
   return content;
@@ -72,6 +71,8 @@ std::expected<std::int64_t, ReadError> read_int64(const std::filesystem::path& p
   return value;
 }
 
-bool readable(const std::filesystem::path& path) { return ::access(path.c_str(), R_OK) == 0; }
+bool readable(const std::filesystem::path& path) {
+  return ::access(path.c_str(), R_OK) == 0;
+}
 
 }  // namespace jobcarbon::os

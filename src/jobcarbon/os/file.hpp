@@ -10,8 +10,8 @@
 namespace jobcarbon::os {
 
 struct ReadError {
-  int errno_value = 0;   // errno of the failing call, 0 when the content was bad
-  std::string message;   // "PATH: Permission denied" / "PATH: not an integer: 'abc'"
+  int errno_value = 0;  // errno of the failing call, 0 when the content was bad
+  std::string message;  // "PATH: Permission denied" / "PATH: not an integer: 'abc'"
 };
 
 // Return the whole content of a small file, or the error of open/read.

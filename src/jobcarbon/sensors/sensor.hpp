@@ -17,11 +17,11 @@ namespace jobcarbon::sensors {
 
 // What part of the machine a channel measures. The report groups energy by domain.
 enum class Domain {
-  kGpu,              // one GPU board (NVML)
-  kCpuPackage,       // one CPU package/socket (RAPL package-N, hwmon socket/chip energy)
-  kDram,             // memory attached to a package (RAPL dram)
-  kNode,             // the whole node at the wall or the board (hwmon System, ACPI power meter, BMC)
-  kEstimatedCpu,     // modelled: CPU time × power per core; no hardware behind it
+  kGpu,           // one GPU board (NVML)
+  kCpuPackage,    // one CPU package/socket (RAPL package-N, hwmon socket/chip energy)
+  kDram,          // memory attached to a package (RAPL dram)
+  kNode,          // the whole node at the wall or the board (hwmon System, ACPI power meter, BMC)
+  kEstimatedCpu,  // modelled: CPU time × power per core; no hardware behind it
   kEstimatedMemory,  // modelled: memory in use × W/GB
   kOther,            // a sub-part (core, uncore, psys, a VRM rail): shown, never added to a total
 };
@@ -36,8 +36,8 @@ enum class ChannelKind {
 };
 
 struct Channel {
-  std::string id;      // unique and stable across runs: "rapl:intel-rapl:0", "nvml:GPU-6d0e...".
-  std::string label;   // what a person calls it: "package-0", "NVIDIA H100 80GB HBM3 (GPU 0)".
+  std::string id;     // unique and stable across runs: "rapl:intel-rapl:0", "nvml:GPU-6d0e...".
+  std::string label;  // what a person calls it: "package-0", "NVIDIA H100 80GB HBM3 (GPU 0)".
   Domain domain = Domain::kOther;
   ChannelKind kind = ChannelKind::kEnergyCounter;
   // Counter value after which the counter restarts from 0 (RAPL max_energy_range_uj). nullopt
@@ -67,10 +67,10 @@ class Sensor {
 
 // The result of looking for one kind of sensor on this machine.
 struct Probe {
-  std::string name;                  // "rapl", "nvml", ...
-  std::unique_ptr<Sensor> sensor;    // null when unavailable
-  std::string unavailable_reason;    // why, in words a user can act on, when sensor is null
-  std::vector<std::string> notes;    // remarks on channels left out (unreadable, disabled, duplicate)
+  std::string name;                // "rapl", "nvml", ...
+  std::unique_ptr<Sensor> sensor;  // null when unavailable
+  std::string unavailable_reason;  // why, in words a user can act on, when sensor is null
+  std::vector<std::string> notes;  // remarks on channels left out (unreadable, disabled, duplicate)
 };
 
 }  // namespace jobcarbon::sensors

@@ -9,7 +9,7 @@ using namespace std::chrono_literals;
 
 TEST(Units, EnergyOfPowerOverTime) {
   EXPECT_EQ(energy_of(Microwatts(250'000'000), 2s), Microjoules(500'000'000));  // 250 W × 2 s
-  EXPECT_EQ(energy_of(Microwatts(1), 1ms), Microjoules(0));                      // rounds to nearest
+  EXPECT_EQ(energy_of(Microwatts(1), 1ms), Microjoules(0));                     // rounds to nearest
   EXPECT_EQ(energy_of(Microwatts(1'000'000), 1500us), Microjoules(1500));
   // A week at 10 kW does not overflow.
   EXPECT_EQ(energy_of(Microwatts(10'000'000'000), std::chrono::hours(24 * 7)),
