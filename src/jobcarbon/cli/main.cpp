@@ -2,13 +2,28 @@
 // file under cli/; holds no logic of its own.
 #include <exception>
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <CLI/CLI.hpp>
+
+#include <jobcarbon/cli/intensity_command.hpp>
+#include <jobcarbon/cli/jobs_command.hpp>
+#include <jobcarbon/cli/run_command.hpp>
+#include <jobcarbon/cli/sensors_command.hpp>
+#include <jobcarbon/os/child_process.hpp>
 
 int main(int argc, char** argv) {
+  // Before anything else (and before any thread): supervised signals wait in a signalfd instead of
+  // killing jobcarbon while it reports on a command.
+  (void)jobcarbon::os::block_supervised_signals();
+
   CLI::App app{"jobcarbon: energy and CO2 of AI training jobs", "jobcarbon"};
   app.set_version_flag("--version", JOBCARBON_VERSION);
   app.require_subcommand(1);
+  int exit_code = 0;
+  jobcarbon::cli::add_run_command(app, exit_code);
+  jobcarbon::cli::add_sensors_command(app);
+  jobcarbon::cli::add_intensity_command(app);
+  jobcarbon::cli::add_jobs_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -17,5 +32,5 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "jobcarbon: error: {}\n", e.what());
     return 2;
   }
-  return 0;
+  return exit_code;
 }

@@ -124,6 +124,7 @@ nlohmann::json to_json(const RunReport& r) {
       {"exclusive", r.exclusive},
       {"scope", r.scope},
       {"cpu_share", r.cpu_share},
+      {"cpu_time_s", to_seconds(r.cpu_time)},
       {"gpus", r.gpus},
       {"energy_j", to_joules(r.charged.total())},
       {"energy_uj", r.charged.total().value},
@@ -171,6 +172,8 @@ std::string render_text(const RunReport& r) {
   line(fmt::format("  duration      {}  ({} → {}, {})", human_duration(r.duration),
                    iso_utc(r.start), iso_utc(r.end), r.host));
   line(fmt::format("  scope         {}", r.scope));
+  line(fmt::format("  CPU time      {:.2f} s of the command and its descendants",
+                   to_seconds(r.cpu_time)));
   for (const auto& g : r.gpus) line(fmt::format("                GPU {}", g));
   line("");
   line("  energy charged to this job");

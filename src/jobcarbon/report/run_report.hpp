@@ -74,6 +74,7 @@ struct RunReport {
   std::vector<ChannelSummary> channels;
   std::vector<std::string> gpus;  // "NVIDIA H100 (GPU-…)" the job was charged for
   double cpu_share = 0;           // mean share of the machine's CPU capacity used by the job
+  Duration cpu_time{0};           // CPU time of the command's process tree (daemons included)
 
   std::string method;  // "measured" | "estimated" | "mixed"
   IntensityUsed intensity;

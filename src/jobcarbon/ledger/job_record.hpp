@@ -1,0 +1,75 @@
+// One finished job as the ledger keeps it: one record per job × node × step. Pure data; the
+// Store writes and reads it. Schema and units: docs/ledger.md.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <jobcarbon/units/units.hpp>
+
+namespace jobcarbon::ledger {
+
+// A wall-clock instant (UTC) to the microsecond: the precision the ledger stores (and the one
+// PostgreSQL's timestamptz has), so a record read back compares equal to the one written.
+// Convert from system_clock::now() with std::chrono::floor<std::chrono::microseconds>(t).
+using Timestamp = std::chrono::sys_time<std::chrono::microseconds>;
+
+// Energy charged to the job, per domain (the names of sensors::domain_name). When the node has a
+// node-level meter, `node` holds only what the components do not explain, so the sum of all six
+// is the job's energy and nothing is counted twice.
+struct DomainEnergy {
+  Microjoules gpu;
+  Microjoules cpu;
+  Microjoules dram;
+  Microjoules node;
+  Microjoules estimated_cpu;
+  Microjoules estimated_memory;
+
+  // Return the sum over all domains.
+  constexpr Microjoules total() const {
+    return gpu + cpu + dram + node + estimated_cpu + estimated_memory;
+  }
+  constexpr bool operator==(const DomainEnergy&) const = default;
+};
+
+struct JobRecord {
+  // The key: (cluster, job_id, submit_time, step, node). Writing a record whose key exists is a
+  // no-op, so a retried write never counts a job twice. submit_time is part of the key because
+  // Slurm reuses job ids (controller reset, MaxJobId wrap).
+  std::string cluster = "local";  // "local" for `jobcarbon run`
+  std::string job_id;
+  Timestamp submit_time;
+  std::string step;  // "" for the whole job
+  std::string node;  // hostname
+
+  std::string user;
+  std::string account;  // the group that pays; "" when none was given
+  std::map<std::string, std::string> tags;
+  Timestamp start;
+  Timestamp end;
+  int exit_code = 0;  // as a shell reports it (128+N for signal N)
+  std::vector<std::string> command;
+
+  DomainEnergy energy;             // charged to the job, per domain
+  Microjoules energy_charged;      // what the job is charged (energy.total())
+  Microjoules machine_energy;      // the whole machine over the job's lifetime
+  Microjoules unallocated_energy;  // what no job used over the job's lifetime
+  std::string method;              // "measured" | "estimated" | "mixed"
+  int gpu_count = 0;
+  std::string gpu_model;  // "" without GPUs
+
+  double intensity_kg_per_kwh = 0;
+  std::string intensity_zone;
+  std::string intensity_dataset;
+  int intensity_year = 0;
+  double pue = 1.0;
+  double co2_kg = 0;
+
+  std::string report_json;  // the full run report (JSON), for `jobcarbon show`
+
+  bool operator==(const JobRecord&) const = default;
+};
+
+}  // namespace jobcarbon::ledger

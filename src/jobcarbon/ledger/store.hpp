@@ -1,0 +1,101 @@
+// The ledger stage: where finished job records are kept. One interface, backends opened by URL:
+// SQLite (embedded default: a file per user or per machine) now, PostgreSQL (a cluster's central
+// ledger) in issue #3. Failures are values naming the ledger.
+#pragma once
+
+#include <cstddef>
+#include <expected>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <jobcarbon/ledger/job_record.hpp>
+
+namespace jobcarbon::ledger {
+
+// Which records list_jobs returns.
+struct JobFilter {
+  std::optional<std::string> account;  // only this account
+  std::optional<std::string> user;     // only this user
+  std::optional<std::size_t> last;     // only the newest N records
+  bool with_report = false;            // also load report_json (large; `show` needs it)
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Write one finished job record, atomically with its tags. Return true when it was written,
+  // false when a record with the same key already exists (then nothing changes: a retried write
+  // is a no-op), or an error naming the ledger (busy past the timeout, read-only, damaged) or
+  // the invalid field.
+  virtual std::expected<bool, std::string> append(const JobRecord& record) = 0;
+
+  // Return the records that pass the filter, newest first (by start time, then by order of
+  // writing). report_json is empty unless filter.with_report.
+  virtual std::expected<std::vector<JobRecord>, std::string> list_jobs(const JobFilter& filter) = 0;
+
+  // Return the schema version of the opened ledger (may be newer than latest_schema_version()
+  // when a newer jobcarbon migrated it and declared the change compatible).
+  virtual int schema_version() const = 0;
+
+  // Return the ledger as people should see it in messages: "sqlite:/home/a/.local/share/...".
+  virtual std::string describe() const = 0;
+};
+
+enum class OpenMode {
+  kReadWrite,  // create the ledger when missing, migrate it when older
+  kReadOnly,   // never create or change anything; a missing ledger is an error
+};
+
+// Where a ledger URL points.
+struct LedgerLocation {
+  enum class Backend { kSqlite, kPostgresql };
+  Backend backend = Backend::kSqlite;
+  std::filesystem::path path;  // SQLite: the database file
+  std::string url;             // PostgreSQL: the connection string as given
+};
+
+// Return where a ledger URL or path points: "sqlite:////abs/path" (absolute),
+// "sqlite:///rel/path" and "sqlite:rel/path" (relative to the working directory), a plain path,
+// or "postgresql://..." / "postgres://...". Error for an empty path, a host in a SQLite URL,
+// or an unknown scheme.
+std::expected<LedgerLocation, std::string> parse_ledger_url(const std::string& url_or_path);
+
+// Return a Store for the ledger at url_or_path (see parse_ledger_url). PostgreSQL ledgers are an
+// error until issue #3 builds them (no PostgreSQL client is linked into this binary).
+std::expected<std::unique_ptr<Store>, std::string> open_store(const std::string& url_or_path,
+                                                              OpenMode mode = OpenMode::kReadWrite);
+
+// Return the first problem with a record that no backend may store ("job_id is empty",
+// "method is 'guessed': expected measured, estimated or mixed"), or nullopt when it is valid.
+std::optional<std::string> invalid_field(const JobRecord& record);
+
+// The environment values that decide the default ledger; tests pass their own.
+struct LedgerEnvironment {
+  std::optional<std::string> jobcarbon_ledger;  // $JOBCARBON_LEDGER
+  std::optional<std::string> xdg_data_home;     // $XDG_DATA_HOME
+  std::optional<std::string> home;              // $HOME
+
+  // Return the values of this process's environment.
+  static LedgerEnvironment from_process();
+};
+
+// Return $XDG_DATA_HOME/jobcarbon/ledger.db, or ~/.local/share/jobcarbon/ledger.db when
+// XDG_DATA_HOME is unset, empty or relative (as the XDG spec says), creating the missing
+// directories with mode 0700. Error when neither variable gives an absolute directory or a
+// directory cannot be created.
+std::expected<std::filesystem::path, std::string> default_ledger_path(const LedgerEnvironment& env);
+
+// Return default_ledger_path(LedgerEnvironment::from_process()).
+std::expected<std::filesystem::path, std::string> default_ledger_path();
+
+// Return the ledger to use: the --ledger flag, else $JOBCARBON_LEDGER, else the config file's
+// `ledger` key, else default_ledger_path(env). Empty strings count as unset.
+std::expected<std::string, std::string> resolve_ledger(const std::optional<std::string>& flag,
+                                                       const std::optional<std::string>& config,
+                                                       const LedgerEnvironment& env);
+
+}  // namespace jobcarbon::ledger
