@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 bash scripts/build.sh
 build_dir=${JOBCARBON_BUILD_DIR:-build}
-echo "==> unit and end-to-end tests"
+echo "==> README command 1 in its short mode (what a newcomer types first)"
+bash scripts/demo.sh --quick
+echo "==> unit tests, end-to-end tests, benchmark smoke runs"
 (cd "${build_dir}" && ctest --output-on-failure --timeout 600 -j "$(nproc 2>/dev/null || echo 2)")

@@ -11,7 +11,7 @@
 namespace jobcarbon::carbon {
 namespace {
 
-constexpr double kMaxPue = 10.0;
+constexpr double kMaxPue = 3.0;  // the same bound as the config file (docs/configuration.md)
 
 // The energy of [start, start + part) out of TOTAL spread evenly over LENGTH, rounded; computed
 // from the cumulative share so consecutive parts add up exactly.

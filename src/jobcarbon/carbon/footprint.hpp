@@ -15,7 +15,7 @@
 namespace jobcarbon::carbon {
 
 // Return the PUE given as TEXT, or an error: not a number, below 1 (a facility cannot use less
-// than its IT load) or above 10 (a typo; the worst surveyed data centres are near 3).
+// than its IT load) or above 3 (a typo; the worst surveyed data centres are near 2.5).
 std::expected<double, std::string> parse_pue(std::string_view text);
 // Return an error when PUE is not a plausible power usage effectiveness (see parse_pue).
 std::expected<void, std::string> check_pue(double pue);

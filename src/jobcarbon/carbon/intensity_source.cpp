@@ -19,7 +19,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-constexpr double kMaxKgPerKwh = 3.0;  // as in the table: above this, g/kWh was given by mistake
+constexpr double kMaxKgPerKwh = 2.0;  // as the config file: above this, g/kWh was given by mistake
 
 int year_of(WallTime t) {
   const std::chrono::year_month_day ymd{std::chrono::floor<days>(t)};

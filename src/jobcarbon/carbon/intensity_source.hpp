@@ -51,7 +51,7 @@ class FixedIntensity final : public IntensitySource {
 };
 
 // Return the value of --intensity as kg/kWh, or an error for text that is not a number, is
-// negative, or is implausibly large (above 3 kg/kWh: g/kWh given by mistake).
+// negative, or is implausibly large (above 2 kg/kWh: g/kWh given by mistake).
 std::expected<double, std::string> parse_intensity_value(std::string_view text);
 
 // One row of the annual table: the same value at every time.

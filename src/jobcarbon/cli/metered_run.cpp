@@ -168,8 +168,17 @@ MeteredRunResult metered_run(MeteredRunSetup setup, const os::Clock& clock) {
                                            : 0;
   r.cpu_time = job_cpu_total;
   r.co2_kg = co2_kg;
-  r.method = report::method_of(r.charged);
   describe_domains(meter, r);
+  // The method says what produced the job's number; a run too short to be charged anything is
+  // described by what the machine used, or else by the sources that were there to measure.
+  attribution::DomainEnergy basis = r.charged;
+  if (basis.total().value == 0) basis = r.machine;
+  if (basis.total().value == 0) {
+    for (std::size_t d = 0; d < r.domain_method.size(); ++d) {
+      if (!r.domain_method[d].empty()) basis.by_domain[d] = Microjoules(1);
+    }
+  }
+  r.method = report::method_of(basis);
 
   const auto& chans = meter.channels();
   for (std::size_t c = 0; c < chans.size(); ++c) {

@@ -194,12 +194,13 @@ std::string render_text(const RunReport& r) {
                    to_watts(r.peak_power)));
   line("");
   const auto& in = r.intensity;
-  line(fmt::format("  intensity     {:.3f} kg CO2/kWh — {}{}{}", in.kg_per_kwh, in.zone,
+  line(fmt::format("  intensity     {:.3f} kg CO2/kWh — {}{}{}", in.kg_per_kwh,
+                   in.zone.empty() ? "fixed value (" + in.source + ")" : in.zone,
                    in.name.empty() || in.name == in.zone ? "" : " (" + in.name + ")",
                    in.world_default ? " — no zone configured: world average used; set one with "
                                       "--country CODE or --zone ID"
                                     : ""));
-  if (!in.dataset.empty()) {
+  if (!in.zone.empty() && !in.dataset.empty()) {
     line(fmt::format("                dataset {}{}, {}; source: {}", in.dataset,
                      in.year ? fmt::format(" ({})", in.year) : "", in.basis, in.source));
   }
