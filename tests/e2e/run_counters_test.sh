@@ -72,7 +72,57 @@ expect_eq "the job's GPU is named" "$(json "$T/gpu.json" "j['gpus']")" \
   "['NVIDIA H100 80GB HBM3 (GPU-bbbbbbbb-0000-0000-0000-000000000000)']"
 expect_contains "text report names NVML counters" "$T/gpu.txt" "hardware energy counter (nvml)"
 
+# --- a node-level meter (POWER9 "System") with its components (two chips) and a GPU: the total is
+# the node's, the components are a breakdown of it, never added on top.
+root=$(fixture power9-ibmpowernv)
+hw="$root/class/hwmon/hwmon0"
+cmd="echo $(($(cat "$hw/energy7_input") + 1000000000)) > '$hw/energy7_input';"
+cmd+="echo $(($(cat "$hw/energy1_input") + 300000000)) > '$hw/energy1_input';"
+cmd+="echo $(($(cat "$hw/energy4_input") + 200000000)) > '$hw/energy4_input';"
+cmd+="echo '1100000 250000' > '$T/nvml/g0' && mv '$T/nvml/g0' '$T/nvml/gpu0.state'"
+echo "1000000 250000" > "$T/nvml/gpu0.state"
+FAKE_NVML_SCENARIO="$T/nvml/scenario" \
+  "$JOBCARBON" run --exclusive --intensity 0.3 --json "$T/node.json" --ledger "$T/ledger.db" \
+  --powercap-root "$T/none" --hwmon-root "$root/class/hwmon" --nvml-lib "$FAKE_NVML" \
+  -- sh -c "$cmd" 2>"$T/node.txt"
+expect_eq "total is the node meter's delta" "$(json "$T/node.json" "j['energy_uj'], j['machine_energy_uj']")" \
+  "(1000000000, 1000000000)"
+expect_eq "components are a breakdown: cpu, gpu, rest of node" \
+  "$(json "$T/node.json" "j['domains_uj']['cpu'], j['domains_uj']['gpu'], j['domains_uj']['node']")" \
+  "(500000000, 100000000, 400000000)"
+expect_eq "nothing estimated under a node meter" "$(json "$T/node.json" "j['method']")" measured
+
+# --- a GPU without the energy counter (power sampled and integrated, flagged as such) and a GPU
+# that is lost mid-run (what it used before is kept; the errors are reported).
+mkdir -p "$T/nvml2"
+echo "0 200000" > "$T/nvml2/old.state"
+echo "5000000 300000" > "$T/nvml2/lost.state"
+cat > "$T/nvml2/scenario" <<SCEN
+gpu
+uuid GPU-cccccccc-0000-0000-0000-000000000000
+name Tesla P100-PCIE-16GB
+energy_counter no
+state_file old.state
+gpu
+uuid GPU-dddddddd-0000-0000-0000-000000000000
+name NVIDIA A100-SXM4-40GB
+state_file lost.state
+SCEN
+lose="sleep 0.5; echo '5070000 300000' > '$T/nvml2/l' && mv '$T/nvml2/l' '$T/nvml2/lost.state'; sleep 0.3;"
+lose+="echo lost > '$T/nvml2/l' && mv '$T/nvml2/l' '$T/nvml2/lost.state'; sleep 0.6"
+FAKE_NVML_SCENARIO="$T/nvml2/scenario" \
+  "$JOBCARBON" run --intensity 0.3 --interval 0.1 --json "$T/gpu2.json" --ledger "$T/ledger.db" \
+  --powercap-root "$T/none" --hwmon-root "$T/none" --nvml-lib "$FAKE_NVML" -- sh -c "$lose" 2>"$T/gpu2.txt"
+expect_eq "power-only GPU is sampled power" \
+  "$(json "$T/gpu2.json" "[c['method'] for c in j['channels'] if 'P100' in c['label']]")" "['sampled power']"
+expect_eq "200 W for the run's duration, within 5 %" \
+  "$(json "$T/gpu2.json" "abs([c['energy_j'] for c in j['channels'] if 'P100' in c['label']][0] / (200 * j['duration_s']) - 1) < 0.05")" True
+expect_eq "lost GPU keeps what it used before" \
+  "$(json "$T/gpu2.json" "[(c['energy_uj'], c['read_errors'] > 0, c['last_error']) for c in j['channels'] if 'A100' in c['label']]")" \
+  "[(70000000, True, 'nvmlDeviceGetTotalEnergyConsumption: GPU is lost (NVML error 15)')]"
+expect_contains "report flags the sampled GPU" "$T/gpu2.txt" "sampled power (nvml)"
+
 # --- every run above is in the ledger.
 "$JOBCARBON" jobs --ledger "$T/ledger.db" --format json > "$T/jobs.json"
-expect_eq "three runs in the ledger" "$(json "$T/jobs.json" "len(j)")" 3
+expect_eq "five runs in the ledger" "$(json "$T/jobs.json" "len(j)")" 5
 finish
