@@ -180,6 +180,76 @@ std::expected<IntensityTable, std::string> IntensityTable::load_embedded() {
   return parse(*text, "intensity.csv (embedded)");
 }
 
+namespace {
+
+// Return the first N comma-separated fields of one CSV line (quotes honoured; enough for the
+// leading zone/name/alpha2/alpha3 columns), without copying.
+std::vector<std::string_view> leading_fields(std::string_view line, std::size_t n) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (out.size() < n && i <= line.size()) {
+    if (i < line.size() && line[i] == '"') {
+      const auto close = line.find('"', i + 1);
+      if (close == std::string_view::npos) break;
+      out.push_back(line.substr(i + 1, close - i - 1));
+      i = close + 2;
+    } else {
+      const auto comma = line.find(',', i);
+      out.push_back(line.substr(i, comma == std::string_view::npos ? line.npos : comma - i));
+      if (comma == std::string_view::npos) break;
+      i = comma + 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::expected<IntensityTable, std::string> IntensityTable::load_embedded_for(
+    std::string_view code) {
+  const auto text = data::embedded_file("intensity.csv");
+  if (!text) return fail("intensity.csv is not embedded in this binary");
+  std::string q = upper(trim(code));
+  if (q == "UK") q = "GB";
+  if (q == "EL") q = "GR";
+  const std::string world(kWorldZone);
+  // First pass: the zone ids whose row names CODE in its zone, name, alpha2 or alpha3 field.
+  std::set<std::string> zones{world};
+  bool found = q.empty() || q == world;
+  std::size_t header_end = text->find('\n');
+  if (header_end == std::string_view::npos) return parse(*text, "intensity.csv (embedded)");
+  std::vector<std::string_view> lines;
+  for (std::size_t pos = header_end + 1; pos < text->size();) {
+    auto end = text->find('\n', pos);
+    if (end == std::string_view::npos) end = text->size();
+    const auto line = text->substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty()) continue;
+    lines.push_back(line);
+    if (q.empty()) continue;
+    const auto f = leading_fields(line, 4);
+    if (f.empty()) continue;
+    for (const auto& field : f) {
+      if (!field.empty() && upper(field) == q) {
+        zones.insert(upper(f[0]));
+        found = true;
+        break;
+      }
+    }
+  }
+  if (!found) return load_embedded();
+  // Second pass: every row of those zones, so that the per-zone checks hold on the subset.
+  std::string subset(text->substr(0, header_end + 1));
+  for (const auto line : lines) {
+    const auto f = leading_fields(line, 1);
+    if (!f.empty() && zones.contains(upper(f[0]))) {
+      subset.append(line);
+      subset.push_back('\n');
+    }
+  }
+  return parse(subset, "intensity.csv (embedded)");
+}
+
 std::vector<std::string> IntensityTable::datasets() const {
   std::vector<std::string> out;
   for (const auto& r : rows_) {

@@ -44,6 +44,11 @@ class IntensityTable {
   static std::expected<IntensityTable, std::string> load_file(const std::filesystem::path& path);
   // Load the table embedded in the binary (data/intensity.csv at build time).
   static std::expected<IntensityTable, std::string> load_embedded();
+  // Return the part of the embedded table that a lookup of CODE needs: every row of the zone
+  // whose id, ISO code or name is CODE, and the world rows; the whole table when CODE names no
+  // zone (so that the error lists the closest matches) or is empty. `jobcarbon run` calls this at
+  // every start: parsing 750 rows to use one would cost more than the rest of its start-up.
+  static std::expected<IntensityTable, std::string> load_embedded_for(std::string_view code);
 
   // Return every row, in file order.
   const std::vector<IntensityRow>& rows() const { return rows_; }

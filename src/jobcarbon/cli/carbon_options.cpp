@@ -58,12 +58,20 @@ CarbonChoice choose_carbon(const Settings& s) {
     c.source = std::make_unique<carbon::HourlySeries>(std::move(*series));
     return c;
   }
-  auto table = carbon::IntensityTable::load_embedded();
+  auto table = carbon::IntensityTable::load_embedded_for(s.country ? *s.country
+                                                         : s.zone  ? *s.zone
+                                                                   : std::string());
   if (!table) throw std::runtime_error("embedded intensity table: " + table.error());
   const std::string dataset = s.dataset.value_or("");
   if (s.country || s.zone) {
     const std::string& code = s.country ? *s.country : *s.zone;
     auto row = table->lookup(code, dataset);
+    if (!row) {
+      // The error must list the whole table's datasets and zones, not the subset's.
+      table = carbon::IntensityTable::load_embedded();
+      if (!table) throw std::runtime_error("embedded intensity table: " + table.error());
+      row = table->lookup(code, dataset);
+    }
     if (!row) {
       throw std::runtime_error(
           fmt::format("{}: {}", origin_of(s, s.country ? "country" : "zone"), row.error()));

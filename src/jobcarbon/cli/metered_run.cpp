@@ -91,8 +91,32 @@ MeteredRunResult metered_run(MeteredRunSetup setup, const os::Clock& clock) {
   os::MonoTime last_live{};
   bool live_drawn = false;
 
-  auto take_sample = [&]() {
+  // The meter samples every interval (power-only channels need it); attribution — the process
+  // tree scan, /proc/stat, the split — runs at most once per attribution period on the sum of
+  // the meter's intervals since the last one: CPU shares need no 10 Hz, and the scan is most of
+  // the cost of an interval (docs/benchmarks.md).
+  const Duration attribution_period = std::max(setup.interval, Duration(std::chrono::seconds(1)));
+  energy::Interval pending;
+  bool have_pending = false;
+  auto meter_sample = [&]() {
     const auto& iv = meter.sample();
+    if (!have_pending) {
+      pending = iv;
+      have_pending = true;
+      return;
+    }
+    pending.end = iv.end;
+    pending.wall_end = iv.wall_end;
+    for (std::size_t c = 0; c < iv.energy.size(); ++c) {
+      pending.energy[c] += iv.energy[c];
+      pending.covered[c] += iv.covered[c];
+    }
+  };
+
+  auto take_sample = [&]() {
+    if (!have_pending) return;
+    have_pending = false;
+    const auto& iv = pending;
     const auto usage = tree.sample();
     const Duration cpu_now = usage ? usage->cpu_time : last_cpu;
     jobs[0].cpu_time = std::max(Duration(0), cpu_now - last_cpu);
@@ -138,13 +162,15 @@ MeteredRunResult metered_run(MeteredRunSetup setup, const os::Clock& clock) {
     const auto ev = child->wait(std::max(Duration(0), Duration(next - now)));
     if (ev.kind == os::WaitEvent::Kind::exited) break;
     if (clock.monotonic() >= next) {
-      take_sample();
+      meter_sample();
+      if (pending.end - pending.start >= attribution_period) take_sample();
       next += setup.interval;
       // After a long stall (suspended laptop), resume the rhythm instead of catching up.
       if (next < clock.monotonic()) next = clock.monotonic() + setup.interval;
     }
   }
-  take_sample();  // the last partial interval, up to the command's end
+  meter_sample();  // the last partial interval, up to the command's end
+  take_sample();
   if (live_drawn) {
     std::fprintf(setup.live, "\r\033[K");
     std::fflush(setup.live);
