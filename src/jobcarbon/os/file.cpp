@@ -9,13 +9,9 @@
 
 namespace jobcarbon::os {
 
-namespace {
-
 ReadError errno_error(const std::filesystem::path& path, int err) {
   return ReadError{err, path.string() + ": " + std::strerror(err)};
 }
-
-}  // namespace
 
 std::expected<std::string, ReadError> read_file(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -59,14 +55,21 @@ std::expected<std::int64_t, ReadError> read_int64(const std::filesystem::path& p
   const int err = errno;
   ::close(fd);
   if (n < 0) return std::unexpected(errno_error(path, err));
-  const char* begin = buf;
-  const char* end = buf + n;
-  while (end > begin && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\r')) --end;
+  return parse_int64(std::string_view(buf, static_cast<std::size_t>(n)), path);
+}
+
+std::expected<std::int64_t, ReadError> parse_int64(std::string_view content,
+                                                   const std::filesystem::path& path) {
+  while (!content.empty() &&
+         (content.back() == '\n' || content.back() == ' ' || content.back() == '\r')) {
+    content.remove_suffix(1);
+  }
   std::int64_t value = 0;
-  const auto [ptr, ec] = std::from_chars(begin, end, value);
-  if (ec != std::errc() || ptr != end || begin == end) {
+  const char* end = content.data() + content.size();
+  const auto [ptr, ec] = std::from_chars(content.data(), end, value);
+  if (ec != std::errc() || ptr != end || content.empty()) {
     return std::unexpected(
-        ReadError{0, path.string() + ": not an integer: '" + std::string(begin, end) + "'"});
+        ReadError{0, path.string() + ": not an integer: '" + std::string(content) + "'"});
   }
   return value;
 }

@@ -6,6 +6,7 @@
 #include <expected>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace jobcarbon::os {
 
@@ -13,6 +14,9 @@ struct ReadError {
   int errno_value = 0;  // errno of the failing call, 0 when the content was bad
   std::string message;  // "PATH: Permission denied" / "PATH: not an integer: 'abc'"
 };
+
+// Return the error of a failing open or read of PATH: "PATH: Permission denied".
+ReadError errno_error(const std::filesystem::path& path, int err);
 
 // Return the whole content of a small file, or the error of open/read.
 std::expected<std::string, ReadError> read_file(const std::filesystem::path& path);
@@ -22,6 +26,12 @@ std::expected<std::string, ReadError> read_line(const std::filesystem::path& pat
 
 // Return the decimal integer the file holds (sysfs style: digits and a newline).
 std::expected<std::int64_t, ReadError> read_int64(const std::filesystem::path& path);
+
+// Return the decimal integer in content, the bytes of path (sysfs style: digits, then trailing
+// newlines, spaces or carriage returns, which are ignored), or a ReadError with errno_value 0 and
+// the message "PATH: not an integer: 'CONTENT'". The one parser of read_int64 and CounterFile.
+std::expected<std::int64_t, ReadError> parse_int64(std::string_view content,
+                                                   const std::filesystem::path& path);
 
 // Return true when the process may open the file for reading (access(2) R_OK).
 bool readable(const std::filesystem::path& path);

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include <jobcarbon/os/counter_file.hpp>
 #include <jobcarbon/os/file.hpp>
 
 namespace jobcarbon::sensors {
@@ -32,7 +33,9 @@ struct Source {
   std::size_t chip;  // index into chips
   std::string file;  // "energy1_input", "power1_average"
   bool power;        // kPower: reject the ACPI "no reading" value
-  fs::path path;     // the chip's attr_dir() / file, kept ready for the sampling path
+  // The chip's attr_dir() / file, kept open for the sampling path; re-pointed when the chip is
+  // found again under a new hwmonN.
+  os::CounterFile counter;
 };
 
 std::string trim(std::string s) {
@@ -137,18 +140,18 @@ class HwmonSensor final : public Sensor {
     out.resize(sources_.size());
     std::fill(rebind_tried_.begin(), rebind_tried_.end(), false);
     for (std::size_t i = 0; i < sources_.size(); ++i) {
-      const Source& s = sources_[i];
-      auto value = os::read_int64(s.path);
+      Source& s = sources_[i];
+      auto value = s.counter.read();
       if (!value && value.error().errno_value == ENOENT && !rebind_tried_[s.chip]) {
         rebind_tried_[s.chip] = true;
-        if (rebind(s.chip)) value = os::read_int64(s.path);
+        if (rebind(s.chip)) value = s.counter.read();
       }
       if (!value) {
         out[i] = std::unexpected(std::move(value.error().message));
       } else if (s.power && *value == kAcpiInvalidPower) {
         out[i] = std::unexpected(
             fmt::format("{}: invalid reading {} (the firmware reported no power value)",
-                        s.path.string(), *value));
+                        s.counter.path().string(), *value));
       } else {
         out[i] = *value;
       }
@@ -170,7 +173,7 @@ class HwmonSensor final : public Sensor {
       chip.dir = found.dir;
       chip.attr_subdir = found.attr_subdir;
       for (Source& s : sources_) {
-        if (s.chip == index) s.path = chip.attr_dir() / s.file;
+        if (s.chip == index) s.counter.reset(chip.attr_dir() / s.file);
       }
       return true;
     }
@@ -310,7 +313,7 @@ Probe probe_hwmon(const fs::path& hwmon_root) {
       ch.kind = c.power ? ChannelKind::kPower : ChannelKind::kEnergyCounter;
       ch.id = base;  // completed with chip and device below
       channels.push_back(std::move(ch));
-      sources.push_back(Source{chip_index, c.file, c.power, attrs / c.file});
+      sources.push_back(Source{chip_index, c.file, c.power, os::CounterFile(attrs / c.file)});
       if (!c.power && c.labelled) energy_labels.insert(c.label);
     }
     if (!duplicates.empty()) {

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include <jobcarbon/os/counter_file.hpp>
 #include <jobcarbon/os/file.hpp>
 
 namespace jobcarbon::sensors {
@@ -131,7 +132,7 @@ std::string root_only_reason(const fs::path& root, const std::string& example_er
 
 class RaplSensor final : public Sensor {
  public:
-  RaplSensor(std::vector<Channel> channels, std::vector<fs::path> counters)
+  RaplSensor(std::vector<Channel> channels, std::vector<os::CounterFile> counters)
       : channels_(std::move(channels)), counters_(std::move(counters)) {}
 
   std::string_view name() const override { return "rapl"; }
@@ -140,7 +141,7 @@ class RaplSensor final : public Sensor {
   void read(std::vector<Reading>& out) override {
     out.resize(counters_.size());
     for (std::size_t i = 0; i < counters_.size(); ++i) {
-      auto value = os::read_int64(counters_[i]);
+      auto value = counters_[i].read();
       if (value) {
         out[i] = *value;
       } else {
@@ -151,7 +152,8 @@ class RaplSensor final : public Sensor {
 
  private:
   std::vector<Channel> channels_;
-  std::vector<fs::path> counters_;  // energy_uj of each channel, same order
+  // energy_uj of each channel, same order, kept open: the open costs more than the read.
+  std::vector<os::CounterFile> counters_;
 };
 
 }  // namespace
@@ -197,7 +199,7 @@ Probe probe_rapl(const fs::path& powercap_root) {
   for (const Zone& z : zones) name_of[z.dir_name] = z.name;
 
   std::vector<Channel> channels;
-  std::vector<fs::path> counters;
+  std::vector<os::CounterFile> counters;
   std::map<std::string, std::string> msr_zone_of;  // label ("package-0 dram") → MSR dir name
   std::string first_permission_error;
   std::vector<std::string> permission_notes;  // kept only when some zone stays readable
@@ -248,7 +250,7 @@ Probe probe_rapl(const fs::path& powercap_root) {
                       z.dir_name, label, range ? "not positive" : range.error().message));
     }
     channels.push_back(std::move(c));
-    counters.push_back(counter);
+    counters.emplace_back(counter);
     // Registered only once kept, so that an MMIO zone stands in for an MSR zone left out.
     if (msr_zone) msr_zone_of.try_emplace(label, z.dir_name);
   }
