@@ -13,7 +13,6 @@
 
 namespace jobcarbon::os {
 
-
 CounterFile::CounterFile(std::filesystem::path path) : path_(std::move(path)) {
   open();
 }
