@@ -67,8 +67,9 @@ MeteredRunResult metered_run(MeteredRunSetup setup, const os::Clock& clock) {
   const int cpus = std::max(1, machine.online_cpus().value_or(1));
 
   meter.start();
-  auto last_tree = tree.sample();
-  Duration last_cpu = last_tree ? last_tree->cpu_time : Duration(0);
+  // Before the command starts jobcarbon has no descendants, so the tree's CPU time is what its
+  // reaped children used (none): no need to scan /proc for it (a scan reads every process).
+  Duration last_cpu{0};
   auto last_busy = machine.cpu_times();
   const os::WallTime wall_start = meter.wall_started_at();
   const os::MonoTime mono_start = meter.started_at();

@@ -1,5 +1,7 @@
 #include <jobcarbon/cli/sensor_options.hpp>
 
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 #include <jobcarbon/carbon/cpu_power_table.hpp>
@@ -31,8 +33,10 @@ sensors::SensorPaths sensor_paths(const SensorOptions& flags, const SensorOption
 sensors::EstimatorOptions estimator_cpu_power(const std::filesystem::path& proc_root) {
   sensors::EstimatorOptions o;
   const std::string model = os::Machine(proc_root).cpu_model();
-  const auto found = carbon::lookup_cpu_power(model);
-  const carbon::CpuPower power = found ? *found : carbon::default_cpu_power();
+  const auto table = carbon::CpuPowerTable::load_embedded();
+  if (!table) throw std::runtime_error("embedded CPU power table: " + table.error());
+  const auto found = table->lookup(model);
+  const carbon::CpuPower power = found ? *found : table->default_power();
   o.watts_per_core = power.watts_per_core;
   o.cpu_power_source =
       found ? fmt::format("{}: {} W TDP / {} cores; {}", model, power.tdp_w, power.cores,
