@@ -16,6 +16,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <jobcarbon/testing/temp_dir.hpp>
+#include <jobcarbon/testing/unprivileged.hpp>
+
 namespace jobcarbon::cli {
 namespace {
 
@@ -250,16 +253,9 @@ TEST(ParseSettings, LibraryNamesAndLedgerUrls) {
             "sqlite:///var/lib/l.db");
 }
 
-// A fresh directory under /tmp, removed at the end of the test.
+// A fresh directory under /tmp (dir_), removed at the end of the test.
 class SettingsFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "settings_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   fs::path write(const std::string& name, std::string_view text) {
     const fs::path p = dir_ / name;
     fs::create_directories(p.parent_path());
@@ -267,7 +263,8 @@ class SettingsFiles : public ::testing::Test {
     return p;
   }
 
-  fs::path dir_;
+  testing::TempDir temp_{"settings_test."};
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(SettingsFiles, LoadsAFile) {
@@ -327,33 +324,18 @@ TEST_F(SettingsFiles, UnreadableFileIsAnErrorEvenAtADefaultLocation) {
   fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                             fs::perms::others_read | fs::perms::others_exec);
   fs::permissions(p, fs::perms::owner_read);
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(fds[0]);
+  const testing::UnprivilegedRun run = testing::run_unprivileged([&] {
     std::string message = "loaded without error";
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) {
-      message = "could not drop privileges";
-    } else {
-      try {
-        load_settings_file(p, IfMissing::kEmpty);
-      } catch (const std::runtime_error& e) {
-        message = e.what();
-      }
+    try {
+      load_settings_file(p, IfMissing::kEmpty);
+    } catch (const std::runtime_error& e) {
+      message = e.what();
     }
-    const auto n = ::write(fds[1], message.data(), message.size());
-    ::_exit(n == static_cast<ssize_t>(message.size()) ? 0 : 1);
-  }
-  ::close(fds[1]);
-  std::string got;
-  char buf[512];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, n);
-  ::close(fds[0]);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return message;
+  });
+  ASSERT_NE(run.wait_status, -1);
+  EXPECT_TRUE(WIFEXITED(run.wait_status) && WEXITSTATUS(run.wait_status) == 0);
+  const std::string& got = run.output;
   EXPECT_EQ(got, "cannot read configuration file " + p.string() + ": Permission denied");
 }
 

@@ -9,6 +9,7 @@
 
 #include <jobcarbon/ledger/sqlite_store.hpp>
 #include <jobcarbon/ledger/test_support.hpp>
+#include <jobcarbon/testing/temp_dir.hpp>
 
 namespace jobcarbon::ledger {
 namespace {
@@ -39,7 +40,7 @@ std::vector<JobRecord> two_jobs_from_a_ledger() {
   b.co2_kg = 0.6615;
   b.command = {"/opt/conda/bin/python", "x y.py", "--lr=1e-3,2e-3", "it's"};
 
-  testing::TempDir dir;
+  jobcarbon::testing::TempDir dir;
   auto store = open_sqlite_store(dir / "ledger.db", OpenMode::kReadWrite);
   EXPECT_TRUE(store.has_value()) << store.error();
   EXPECT_EQ((*store)->append(b), true);

@@ -3,13 +3,10 @@
 // leaves its bytes as they were.
 #include <jobcarbon/ledger/sqlite_store.hpp>
 
-#include <grp.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -17,10 +14,13 @@
 
 #include <jobcarbon/ledger/migrations.hpp>
 #include <jobcarbon/ledger/test_support.hpp>
+#include <jobcarbon/testing/temp_dir.hpp>
+#include <jobcarbon/testing/unprivileged.hpp>
 
 namespace jobcarbon::ledger {
 namespace {
 
+using jobcarbon::testing::TempDir;
 using testing::at_s;
 using testing::file_bytes;
 using ::testing::HasSubstr;
@@ -28,7 +28,6 @@ using testing::raw_exec;
 using testing::raw_int;
 using testing::raw_text;
 using testing::sample_record;
-using testing::TempDir;
 
 // Make a ledger at path holding n records. The Store leaves recent writes in the -wal file
 // (no checkpoint on close, for speed); the last raw connection here folds them into the file and
@@ -239,32 +238,6 @@ TEST(SqliteSchema, AMissingDirectoryIsAnErrorNamingThePath) {
   EXPECT_THAT(store.error(), HasSubstr("cannot open"));
 }
 
-// Run fn in a child process as the unprivileged user nobody (65534) and return what it returned.
-// Tests run as root, for whom every file is writable, so permission checks need this.
-std::string as_nobody(const std::function<std::string()>& fn) {
-  int fds[2];
-  if (pipe(fds) != 0) return "pipe failed";
-  const pid_t pid = fork();
-  if (pid < 0) return "fork failed";
-  if (pid == 0) {
-    close(fds[0]);
-    const std::string out = setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0
-                                ? fn()
-                                : "setuid failed";
-    (void)!write(fds[1], out.data(), out.size());
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return out;
-}
-
 std::string try_write(const std::filesystem::path& path) {
   auto rw = open_sqlite_store(path, OpenMode::kReadWrite);
   if (!rw) return rw.error();
@@ -289,10 +262,12 @@ TEST(SqliteSchema, AReadOnlyLedgerIsRefusedForWritingAndStillListed) {
   ASSERT_EQ(chmod(dir.path().c_str(), 01777), 0);
   const std::string before = ledger_bytes(path);
 
-  const std::string write_error = as_nobody([&] { return try_write(path); });
+  const std::string write_error =
+      jobcarbon::testing::run_unprivileged([&] { return try_write(path); }).output;
   EXPECT_THAT(write_error, HasSubstr(path.string()));
   EXPECT_THAT(write_error, HasSubstr("read-only for this user (uid 65534)"));
-  EXPECT_EQ(as_nobody([&] { return try_list(path); }), "listed 2");
+  EXPECT_EQ(jobcarbon::testing::run_unprivileged([&] { return try_list(path); }).output,
+            "listed 2");
   EXPECT_EQ(ledger_bytes(path), before);
 }
 
@@ -311,8 +286,10 @@ TEST(SqliteSchema, ALedgerInAnUnwritableDirectoryIsStillListed) {
   ASSERT_FALSE(std::filesystem::exists(path.string() + "-wal"));
   const std::string before = ledger_bytes(path);
 
-  EXPECT_EQ(as_nobody([&] { return try_list(path); }), "listed 3");
-  const std::string write_error = as_nobody([&] { return try_write(path); });
+  EXPECT_EQ(jobcarbon::testing::run_unprivileged([&] { return try_list(path); }).output,
+            "listed 3");
+  const std::string write_error =
+      jobcarbon::testing::run_unprivileged([&] { return try_write(path); }).output;
   EXPECT_THAT(write_error, HasSubstr(path.string()));
   EXPECT_THAT(write_error, HasSubstr("read-only"));
   EXPECT_EQ(ledger_bytes(path), before);

@@ -8,13 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <jobcarbon/ledger/test_support.hpp>
+#include <jobcarbon/testing/temp_dir.hpp>
 
 namespace jobcarbon::ledger {
 namespace {
 
+using jobcarbon::testing::TempDir;
 using testing::at_s;
 using testing::sample_record;
-using testing::TempDir;
 
 std::unique_ptr<Store> open_rw(const std::filesystem::path& p) {
   auto s = open_sqlite_store(p, OpenMode::kReadWrite);

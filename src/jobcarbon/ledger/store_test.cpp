@@ -7,12 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <jobcarbon/ledger/test_support.hpp>
+#include <jobcarbon/testing/temp_dir.hpp>
 
 namespace jobcarbon::ledger {
 namespace {
 
+using jobcarbon::testing::TempDir;
 using ::testing::HasSubstr;
-using testing::TempDir;
 
 std::string sqlite_path(const std::string& url) {
   auto loc = parse_ledger_url(url);

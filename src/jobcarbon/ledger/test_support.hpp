@@ -1,8 +1,8 @@
-// Helpers for the ledger tests: a temporary directory, a fully filled job record, raw file bytes.
+// Helpers for the ledger tests: a fully filled job record, raw file bytes, raw SQL on a ledger
+// file. (Temporary directories: jobcarbon/testing/temp_dir.hpp.)
 #pragma once
 
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -13,27 +13,6 @@
 #include <jobcarbon/ledger/job_record.hpp>
 
 namespace jobcarbon::ledger::testing {
-
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/jobcarbon-ledger-test-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline Timestamp at_s(std::int64_t seconds) {
   return Timestamp(std::chrono::seconds(seconds));

@@ -11,25 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jobcarbon/testing/temp_dir.hpp>
+
 namespace jobcarbon::os {
 namespace {
 
 using std::chrono::milliseconds;
 namespace fs = std::filesystem;
-
-// A scratch directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/jobcarbon-child-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Wait until the command exits (at most 5 s) and return its status.
 ExitStatus run_to_end(ChildProcess& child) {
@@ -85,7 +73,7 @@ TEST(ChildProcess, CommandNotFoundIs127LikeAShell) {
 }
 
 TEST(ChildProcess, MissingInterpreterIs127AndNamed) {
-  TempDir dir;
+  testing::TempDir dir("jobcarbon-child-");
   const fs::path script = dir.path() / "train.py";
   std::ofstream(script) << "#!/nonexistent/python9 -u\nprint(1)\n";
   fs::permissions(script, fs::perms::owner_all);
@@ -98,7 +86,7 @@ TEST(ChildProcess, MissingInterpreterIs127AndNamed) {
 }
 
 TEST(ChildProcess, NotExecutableIs126) {
-  TempDir dir;
+  testing::TempDir dir("jobcarbon-child-");
   const fs::path script = dir.path() / "train.sh";
   std::ofstream(script) << "#!/bin/sh\nexit 0\n";
   // 0644: no execute bit for anyone, which stops root too.
@@ -116,7 +104,7 @@ TEST(ChildProcess, NotExecutableIs126) {
 }
 
 TEST(ChildProcess, NotExecutableFoundThroughPathIs126) {
-  TempDir dir;
+  testing::TempDir dir("jobcarbon-child-");
   std::ofstream(dir.path() / "train-jc") << "#!/bin/sh\nexit 0\n";
   const std::string old_path = std::getenv("PATH");
   ::setenv("PATH", (dir.path().string() + ":" + old_path).c_str(), 1);
@@ -165,7 +153,7 @@ sys.exit(0 if ok else 1)
 }
 
 TEST(ChildProcess, SigusrSentWithKillIsForwardedToTheCheckpointHandler) {
-  TempDir dir;
+  testing::TempDir dir("jobcarbon-child-");
   const fs::path out = dir.path() / "checkpoint";
   auto child = ChildProcess::spawn({"/usr/bin/python3", "-c", R"(
 import signal, sys
@@ -195,7 +183,7 @@ while True:
 }
 
 TEST(ChildProcess, SigtermSentWithKillIsForwarded) {
-  TempDir dir;
+  testing::TempDir dir("jobcarbon-child-");
   const fs::path out = dir.path() / "term";
   auto child = ChildProcess::spawn(
       {"/bin/sh", "-c",

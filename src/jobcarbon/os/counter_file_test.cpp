@@ -3,13 +3,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <string>
 #include <utility>
 
 #include <arpa/inet.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -20,71 +17,20 @@
 #include <gtest/gtest.h>
 
 #include <jobcarbon/os/file.hpp>
+#include <jobcarbon/testing/temp_dir.hpp>
+#include <jobcarbon/testing/unprivileged.hpp>
 
 namespace jobcarbon::os {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::write_file;
 
 // A fresh directory that any user may enter, removed at the end.
-class TempDir {
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "jobcarbon-counter-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-    fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                              fs::perms::others_read | fs::perms::others_exec);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const fs::path& path() const { return dir_; }
-
- private:
-  fs::path dir_;
+  TempDir() : testing::TempDir("jobcarbon-counter-", Access::kAnyone) {}
 };
-
-// Rewrite p in place, as `echo N > p` does: same inode, truncated.
-void write_file(const fs::path& p, const std::string& content) {
-  std::ofstream out(p, std::ios::trunc);
-  out << content;
-  ASSERT_TRUE(out.good()) << p;
-}
-
-// Run fn in a child process that dropped root (uid/gid 65534) and return what it returned.
-std::string run_unprivileged(const std::function<std::string()>& fn) {
-  int fds[2];
-  if (::pipe(fds) != 0) return "pipe failed";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string result;
-    if (::geteuid() == 0 &&
-        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
-      result = "could not drop privileges";
-    } else {
-      result = fn();
-    }
-    std::size_t done = 0;
-    while (done < result.size()) {
-      const ssize_t n = ::write(fds[1], result.data() + done, result.size() - done);
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return out;
-}
 
 TEST(CounterFile, RewrittenValueIsReadThroughTheSameDescriptor) {
   TempDir t;
@@ -237,14 +183,15 @@ TEST(CounterFile, RootOnlyFileGivesTheSameErrorAsReadInt64) {
   const fs::path p = t.path() / "energy_uj";
   write_file(p, "7\n");
   ASSERT_EQ(::chmod(p.c_str(), ::geteuid() == 0 ? 0400 : 0000), 0);
-  const std::string out = run_unprivileged([&] {
-    CounterFile f(p);
-    const auto a = f.read();
-    const auto b = read_int64(p);
-    if (a || b) return std::string("readable");
-    return std::to_string(a.error().errno_value) + "|" + a.error().message + "|" +
-           std::to_string(b.error().errno_value) + "|" + b.error().message;
-  });
+  const std::string out = testing::run_unprivileged([&] {
+                            CounterFile f(p);
+                            const auto a = f.read();
+                            const auto b = read_int64(p);
+                            if (a || b) return std::string("readable");
+                            return std::to_string(a.error().errno_value) + "|" + a.error().message +
+                                   "|" + std::to_string(b.error().errno_value) + "|" +
+                                   b.error().message;
+                          }).output;
   const std::string e = std::to_string(EACCES) + "|" + p.string() + ": Permission denied";
   EXPECT_EQ(out, e + "|" + e);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <jobcarbon/os/child_process.hpp>
+#include <jobcarbon/testing/temp_dir.hpp>
 
 namespace jobcarbon::os {
 namespace {
@@ -28,20 +29,15 @@ std::string stat_line(pid_t pid, const std::string& comm, pid_t ppid, long utime
 // A scratch proc root in which the test writes <pid>/stat files.
 class FakeProc {
  public:
-  FakeProc() {
-    char tmpl[] = "/tmp/jobcarbon-proc-XXXXXX";
-    root_ = ::mkdtemp(tmpl);
-  }
-  ~FakeProc() { std::filesystem::remove_all(root_); }
   void write(pid_t pid, const std::string& line) {
-    std::filesystem::create_directories(root_ / std::to_string(pid));
-    std::ofstream(root_ / std::to_string(pid) / "stat") << line;
+    std::filesystem::create_directories(dir_ / std::to_string(pid));
+    std::ofstream(dir_ / std::to_string(pid) / "stat") << line;
   }
-  void remove(pid_t pid) { std::filesystem::remove_all(root_ / std::to_string(pid)); }
-  const std::filesystem::path& root() const { return root_; }
+  void remove(pid_t pid) { std::filesystem::remove_all(dir_ / std::to_string(pid)); }
+  const std::filesystem::path& root() const { return dir_.path(); }
 
  private:
-  std::filesystem::path root_;
+  testing::TempDir dir_{"jobcarbon-proc-"};
 };
 
 Duration ticks(std::int64_t n) {

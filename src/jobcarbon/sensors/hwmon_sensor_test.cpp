@@ -1,87 +1,33 @@
 #include <jobcarbon/sensors/hwmon_sensor.hpp>
 
 #include <cstdlib>
-#include <fstream>
-#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <grp.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include <jobcarbon/testing/temp_dir.hpp>
+#include <jobcarbon/testing/unprivileged.hpp>
 
 namespace jobcarbon::sensors {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::write_file;
 
 const fs::path kFixtures = fs::path(JOBCARBON_SOURCE_DIR) / "tests/fixtures/sysfs";
 
-// A copy of a fixture tree that any user may enter, removed at the end; symlinks stay links.
-class TempTree {
+// A writable copy of a fixture tree that any user may enter, removed at the end.
+class TempTree : public testing::TreeCopy {
  public:
-  explicit TempTree(const std::string& fixture) {
-    std::string tmpl = (fs::temp_directory_path() / "jobcarbon-hwmon-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-    fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                              fs::perms::others_read | fs::perms::others_exec);
-    fs::copy(kFixtures / fixture, dir_,
-             fs::copy_options::recursive | fs::copy_options::copy_symlinks);
-  }
-  ~TempTree() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const fs::path& path() const { return dir_; }
-  fs::path hwmon() const { return dir_ / "class/hwmon"; }
-
- private:
-  fs::path dir_;
+  explicit TempTree(const std::string& fixture)
+      : TreeCopy(kFixtures / fixture, "jobcarbon-hwmon-") {}
+  fs::path hwmon() const { return path() / "class/hwmon"; }
 };
-
-void write_file(const fs::path& p, const std::string& content) {
-  std::ofstream out(p, std::ios::trunc);
-  out << content;
-  ASSERT_TRUE(out.good()) << p;
-}
-
-// Run fn in a child that dropped root (uid/gid 65534) and return its result.
-std::string run_unprivileged(const std::function<std::string()>& fn) {
-  int fds[2];
-  if (::pipe(fds) != 0) return "pipe failed";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string result;
-    if (::geteuid() == 0 &&
-        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
-      result = "could not drop privileges";
-    } else {
-      result = fn();
-    }
-    std::size_t done = 0;
-    while (done < result.size()) {
-      const ssize_t n = ::write(fds[1], result.data() + done, result.size() - done);
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return out;
-}
 
 std::vector<std::string> ids(const Probe& p) {
   std::vector<std::string> out;
@@ -311,10 +257,11 @@ TEST(HwmonSensor, RootOnlyInputsGiveAnActionableReason) {
     const fs::path f = t.hwmon() / ("hwmon2/energy" + std::to_string(i) + "_input");
     ASSERT_EQ(::chmod(f.c_str(), ::geteuid() == 0 ? 0440 : 0000), 0);  // amd_energy's mode
   }
-  const std::string out = run_unprivileged([&] {
-    const Probe p = probe_hwmon(t.hwmon());
-    return std::string(p.sensor ? "available" : "unavailable") + ": " + p.unavailable_reason;
-  });
+  const std::string out =
+      testing::run_unprivileged([&] {
+        const Probe p = probe_hwmon(t.hwmon());
+        return std::string(p.sensor ? "available" : "unavailable") + ": " + p.unavailable_reason;
+      }).output;
   EXPECT_TRUE(out.starts_with("unavailable: hwmon power and energy inputs are not readable"))
       << out;
   EXPECT_NE(out.find("Permission denied"), std::string::npos) << out;

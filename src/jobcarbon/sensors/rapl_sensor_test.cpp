@@ -3,95 +3,39 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <grp.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include <jobcarbon/testing/temp_dir.hpp>
+#include <jobcarbon/testing/unprivileged.hpp>
 
 namespace jobcarbon::sensors {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::write_file;
 
 const fs::path kFixtures = fs::path(JOBCARBON_SOURCE_DIR) / "tests/fixtures/sysfs";
 
-// A copy of a fixture tree in a fresh directory that any user may enter, removed at the end.
-// Symlinks are copied as symlinks: the trees hold the class → devices links of real sysfs and
-// the device/subsystem links that loop back up the tree.
-class TempTree {
+// A writable copy of a fixture tree that any user may enter, removed at the end.
+class TempTree : public testing::TreeCopy {
  public:
-  explicit TempTree(const std::string& fixture) {
-    std::string tmpl = (fs::temp_directory_path() / "jobcarbon-rapl-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-    fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                              fs::perms::others_read | fs::perms::others_exec);
-    fs::copy(kFixtures / fixture, dir_,
-             fs::copy_options::recursive | fs::copy_options::copy_symlinks);
-  }
-  ~TempTree() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const fs::path& path() const { return dir_; }
-  fs::path powercap() const { return dir_ / "class/powercap"; }
-
- private:
-  fs::path dir_;
+  explicit TempTree(const std::string& fixture)
+      : TreeCopy(kFixtures / fixture, "jobcarbon-rapl-") {}
+  fs::path powercap() const { return path() / "class/powercap"; }
 };
-
-void write_file(const fs::path& p, const std::string& content) {
-  std::ofstream out(p, std::ios::trunc);
-  out << content;
-  ASSERT_TRUE(out.good()) << p;
-}
 
 // Make a file unreadable for the process run_unprivileged starts: owned by root, mode 0400, as
 // the kernel creates energy_uj (when the tests do not run as root, mode 0000 for its owner).
 void make_root_only(const fs::path& p) {
   ASSERT_EQ(::chmod(p.c_str(), ::geteuid() == 0 ? 0400 : 0000), 0) << p;
-}
-
-// Run fn in a child process that has dropped root (to uid/gid 65534, "nobody") and return what
-// it returned. When the tests do not run as root the child keeps the caller's user.
-std::string run_unprivileged(const std::function<std::string()>& fn) {
-  int fds[2];
-  if (::pipe(fds) != 0) return "pipe failed";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string result;
-    if (::geteuid() == 0 &&
-        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
-      result = "could not drop privileges";
-    } else {
-      result = fn();
-    }
-    std::size_t done = 0;
-    while (done < result.size()) {
-      const ssize_t n = ::write(fds[1], result.data() + done, result.size() - done);
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return out;
 }
 
 // A probe summarised as text, to pass it out of a child process.
@@ -323,7 +267,8 @@ TEST(RaplSensor, RootOnlyCountersGiveAnActionableReason) {
   for (const char* z : {"intel-rapl:0", "intel-rapl:0:0", "intel-rapl:1", "intel-rapl:1:0"}) {
     make_root_only(t.powercap() / z / "energy_uj");
   }
-  const std::string out = run_unprivileged([&] { return summary(probe_rapl(t.powercap())); });
+  const std::string out =
+      testing::run_unprivileged([&] { return summary(probe_rapl(t.powercap())); }).output;
   EXPECT_NE(out.find("available=0\n"), std::string::npos) << out;
   EXPECT_NE(out.find("readable by root only"), std::string::npos) << out;
   EXPECT_NE(out.find("Permission denied"), std::string::npos) << out;
@@ -340,7 +285,8 @@ TEST(RaplSensor, RootOnlyCountersGiveAnActionableReason) {
 TEST(RaplSensor, SomeRootOnlyCountersAreLeftOutWithANote) {
   TempTree t("intel-2socket-dram");
   make_root_only(t.powercap() / "intel-rapl:1/energy_uj");
-  const std::string out = run_unprivileged([&] { return summary(probe_rapl(t.powercap())); });
+  const std::string out =
+      testing::run_unprivileged([&] { return summary(probe_rapl(t.powercap())); }).output;
   EXPECT_NE(out.find("available=1\n"), std::string::npos) << out;
   EXPECT_NE(out.find("channel=rapl:intel-rapl:0\nchannel=rapl:intel-rapl:0:0\n"
                      "channel=rapl:intel-rapl:1:0\nnote=intel-rapl:1 (package-1) left out: "),
