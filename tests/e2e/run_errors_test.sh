@@ -42,4 +42,9 @@ printf 'country = "DE"\ndataset = "eea-2016-study"\npue = 1.5\n' > "$T/good.toml
 expect_eq "config zone and dataset used" "$(json "$T/cfg.json" "(j['intensity']['zone'], j['intensity_kg_per_kwh'], j['pue'])")" "('DE', 0.441, 1.5)"
 "$JOBCARBON" run "${common[@]}" --config "$T/good.toml" --pue 1.1 --json "$T/cfg2.json" -q -- true
 expect_eq "flag overrides config" "$(json "$T/cfg2.json" "j['pue']")" 1.1
+# --account and --tag are stored with the record and filter `jobs`.
+"$JOBCARBON" run "${common[@]}" --intensity 0.3 --account vision --tag exp=resnet --tag lr=0.1 -q -- true
+"$JOBCARBON" jobs --ledger "$T/ledger.db" --account vision --format json > "$T/vision.json"
+expect_eq "account and tags recorded" "$(json "$T/vision.json" "[(r['account'], r['tags']) for r in j]")" \
+  "[('vision', {'exp': 'resnet', 'lr': '0.1'})]"
 finish
