@@ -172,9 +172,9 @@ std::string render_text(const RunReport& r) {
   line(fmt::format("  duration      {}  ({} → {}, {})", human_duration(r.duration),
                    iso_utc(r.start), iso_utc(r.end), r.host));
   line(fmt::format("  scope         {}", r.scope));
+  for (const auto& g : r.gpus) line(fmt::format("                GPU {}", g));
   line(fmt::format("  CPU time      {:.2f} s of the command and its descendants",
                    to_seconds(r.cpu_time)));
-  for (const auto& g : r.gpus) line(fmt::format("                GPU {}", g));
   line("");
   line("  energy charged to this job");
   for (Domain d : kReportedDomains) {
