@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 
+#include <jobcarbon/cli/budget_command.hpp>
 #include <jobcarbon/cli/intensity_command.hpp>
 #include <jobcarbon/cli/jobs_command.hpp>
 #include <jobcarbon/cli/run_command.hpp>
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   jobcarbon::cli::add_sensors_command(app);
   jobcarbon::cli::add_intensity_command(app);
   jobcarbon::cli::add_jobs_command(app);
+  jobcarbon::cli::add_budget_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

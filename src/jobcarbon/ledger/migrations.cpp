@@ -68,8 +68,70 @@ CREATE TABLE job_tags (
 CREATE INDEX job_tags_by_key ON job_tags (key, value);
 )sql";
 
+// Budgets (issue #3). Periods are calendar years in UTC. usage_totals holds running totals per
+// (account, user, year) and per (account, '', year), maintained by every append in the same
+// transaction, so `budget check` reads a few rows instead of summing history. The backfill below
+// charges each existing job wholly to the year in which it started (new appends split a job that
+// spans New Year exactly, by time); a job recorded before this migration that ran across a year
+// boundary is the only approximation. Limits: limit_kg for CO2, limit_uj for `--limit-kwh`; exactly
+// one is set (the store checks it). warn_at_bp is the warn threshold in basis points.
+constexpr std::string_view k0002Budgets = R"sql(
+CREATE TABLE budgets (
+  account TEXT NOT NULL,
+  user_name TEXT NOT NULL DEFAULT '',
+  period_year INTEGER NOT NULL,
+  limit_kg REAL NULL,
+  limit_uj INTEGER NULL,
+  policy TEXT NOT NULL DEFAULT 'warn' CHECK (policy IN ('warn', 'deny', 'stop')),
+  warn_at_bp INTEGER NOT NULL DEFAULT 8000,
+  updated_at TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  PRIMARY KEY (account, user_name, period_year)
+);
+
+CREATE TABLE budget_audit (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  who TEXT NOT NULL,
+  account TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  period_year INTEGER NOT NULL,
+  old TEXT NULL,
+  new TEXT NULL
+);
+
+CREATE TABLE account_parents (
+  account TEXT PRIMARY KEY,
+  parent TEXT NOT NULL
+);
+CREATE INDEX account_parents_by_parent ON account_parents (parent);
+
+CREATE TABLE usage_totals (
+  account TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  period_year INTEGER NOT NULL,
+  co2_kg REAL NOT NULL DEFAULT 0,
+  energy_uj INTEGER NOT NULL DEFAULT 0,
+  jobs INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (account, user_name, period_year)
+);
+
+INSERT INTO usage_totals (account, user_name, period_year, co2_kg, energy_uj, jobs)
+  SELECT account, user_name, CAST(strftime('%Y', start_us / 1000000, 'unixepoch') AS INTEGER),
+         sum(co2_kg), sum(charged_uj), count(*)
+  FROM jobs WHERE user_name <> '' GROUP BY 1, 2, 3;
+INSERT INTO usage_totals (account, user_name, period_year, co2_kg, energy_uj, jobs)
+  SELECT account, '', CAST(strftime('%Y', start_us / 1000000, 'unixepoch') AS INTEGER),
+         sum(co2_kg), sum(charged_uj), count(*)
+  FROM jobs GROUP BY 1, 3;
+)sql";
+
+// 0002 raises oldest_compatible to 2: a version-1 binary would append jobs without updating
+// usage_totals, and every budget would then read low. Such a binary refuses the ledger (naming
+// the version it needs) instead of silently under-counting.
 constexpr std::array kSqliteMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
+    Migration{2, "0002_budgets", k0002Budgets, 2},
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <jobcarbon/ledger/migrations.hpp>
+#include <jobcarbon/ledger/sqlite_budgets.hpp>
 #include <jobcarbon/ledger/sqlite_connection.hpp>
 #include <jobcarbon/ledger/sqlite_schema.hpp>
 
@@ -217,6 +218,27 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::expected<void, std::string> set_budget(const BudgetRecord& budget,
+                                              const std::optional<std::string>& parent,
+                                              const std::string& who) override {
+    return ledger::set_budget(db_, budget, parent, who);
+  }
+
+  std::expected<std::vector<BudgetRecord>, std::string> list_budgets(
+      const std::optional<std::string>& account, std::optional<int> year) override {
+    return ledger::list_budgets(db_, account, year);
+  }
+
+  std::expected<Usage, std::string> usage(const std::string& account, const std::string& user,
+                                          int year) override {
+    return ledger::usage(db_, account, user, year);
+  }
+
+  std::expected<std::vector<std::string>, std::string> account_chain(
+      const std::string& account) override {
+    return ledger::account_chain(db_, account);
+  }
+
   int schema_version() const override { return version_; }
 
   std::string describe() const override { return "sqlite:" + db_.path().string(); }
@@ -265,6 +287,9 @@ class SqliteStore final : public Store {
       insert_tag_.reset();
       if (rc != SQLITE_DONE) return std::unexpected(db_.error(rc));
     }
+    // The running totals, in this transaction: a job is counted exactly when its row is written.
+    // (After the tags: the upsert moves sqlite3_last_insert_rowid.)
+    if (auto u = add_usage(db_, r); !u) return std::unexpected(u.error());
     return true;
   }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <jobcarbon/ledger/budget_record.hpp>
 #include <jobcarbon/ledger/job_record.hpp>
 
 namespace jobcarbon::ledger {
@@ -36,6 +37,33 @@ class Store {
   // Return the records that pass the filter, newest first (by start time, then by order of
   // writing). report_json is empty unless filter.with_report.
   virtual std::expected<std::vector<JobRecord>, std::string> list_jobs(const JobFilter& filter) = 0;
+
+  // Budgets (migration 0002). Periods are calendar years in UTC.
+
+  // Store BUDGET (replacing the one with the same account, user and year) and, when PARENT is
+  // set, record that PARENT is the account's parent; append an audit row (who, when, old, new)
+  // in the same transaction. WHO is recorded as updated_by. Error, with nothing changed: an
+  // invalid budget (empty account, year outside 1..9999, not exactly one limit, a negative or
+  // non-finite limit, warn_at outside 0..100 %), a parent that would make a cycle, a caller not
+  // allowed to change budgets on this ledger, or the ledger's own errors.
+  virtual std::expected<void, std::string> set_budget(const BudgetRecord& budget,
+                                                      const std::optional<std::string>& parent,
+                                                      const std::string& who) = 0;
+
+  // Return the budgets for ACCOUNT (all when nullopt) and YEAR (all when nullopt), ordered by
+  // year, account, user.
+  virtual std::expected<std::vector<BudgetRecord>, std::string> list_budgets(
+      const std::optional<std::string>& account, std::optional<int> year) = 0;
+
+  // Return the usage of finished jobs charged to ACCOUNT and its descendants (account_parents)
+  // in YEAR: all users when USER is "", else only USER's jobs. Read from the running totals.
+  virtual std::expected<Usage, std::string> usage(const std::string& account,
+                                                  const std::string& user, int year) = 0;
+
+  // Return ACCOUNT followed by its parent, grandparent, ... up to the root (a cycle, which
+  // set_budget refuses but SQL by hand could create, ends the chain).
+  virtual std::expected<std::vector<std::string>, std::string> account_chain(
+      const std::string& account) = 0;
 
   // Return the schema version of the opened ledger (may be newer than latest_schema_version()
   // when a newer jobcarbon migrated it and declared the change compatible).

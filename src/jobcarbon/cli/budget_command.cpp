@@ -1,0 +1,228 @@
+#include <jobcarbon/cli/budget_command.hpp>
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <jobcarbon/cli/config_loading.hpp>
+#include <jobcarbon/ledger/budget_check.hpp>
+#include <jobcarbon/ledger/budget_listing.hpp>
+#include <jobcarbon/ledger/store.hpp>
+#include <jobcarbon/policy/budget_limit.hpp>
+#include <jobcarbon/policy/budget_policy.hpp>
+
+namespace jobcarbon::cli {
+namespace {
+
+struct Common {
+  std::optional<std::string> ledger;
+  std::string config;
+};
+
+struct SetFlags : Common {
+  std::string account;
+  std::string user;
+  int year = 0;
+  std::optional<std::string> limit;
+  std::optional<std::string> limit_kwh;
+  std::string policy = "warn";
+  std::string warn_at = "80%";
+  std::optional<std::string> parent;
+};
+
+struct ShowFlags : Common {
+  std::optional<std::string> account;
+  std::optional<int> year;
+  std::string format = "table";
+};
+
+struct CheckFlags : Common {
+  std::string account;
+  std::string user;
+  std::string estimate_kg;
+  std::optional<int> year;
+  bool json = false;
+};
+
+constexpr int kCannotDecide = 3;
+
+std::expected<std::string, std::string> ledger_url(const Common& c) {
+  const Settings config = load_settings(c.config);
+  return ledger::resolve_ledger(c.ledger, config.ledger, ledger::LedgerEnvironment::from_process());
+}
+
+// The user name recorded as who changed a budget (the uid when it has no name).
+std::string caller_name() {
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
+    return pw->pw_name;
+  }
+  return fmt::format("uid {}", ::geteuid());
+}
+
+int this_year() {
+  return ledger::year_of(std::chrono::system_clock::now());
+}
+
+void set_budget(const SetFlags& f) {
+  ledger::BudgetRecord b;
+  b.account = f.account;
+  b.user = f.user;
+  b.year = f.year;
+  if (f.limit) {
+    auto kg = policy::parse_co2_limit(*f.limit);
+    if (!kg) throw std::runtime_error(fmt::format("--limit: {}", kg.error()));
+    b.limit_kg = *kg;
+  } else if (f.limit_kwh) {
+    auto uj = policy::parse_energy_limit(*f.limit_kwh);
+    if (!uj) throw std::runtime_error(fmt::format("--limit-kwh: {}", uj.error()));
+    b.limit_energy = *uj;
+  } else {
+    throw std::runtime_error("budget set needs --limit (e.g. 1200kg) or --limit-kwh N");
+  }
+  auto pol = policy::parse_policy(f.policy);
+  if (!pol) throw std::runtime_error(fmt::format("--policy: {}", pol.error()));
+  b.policy = *pol;
+  auto warn = policy::parse_warn_threshold(f.warn_at);
+  if (!warn) throw std::runtime_error(fmt::format("--warn-at: {}", warn.error()));
+  b.warn_at = *warn;
+
+  auto url = ledger_url(f);
+  if (!url) throw std::runtime_error(url.error());
+  auto store = ledger::open_store(*url, ledger::OpenMode::kReadWrite);
+  if (!store) throw std::runtime_error(store.error());
+  if (auto r = (*store)->set_budget(b, f.parent, caller_name()); !r) {
+    throw std::runtime_error(r.error());
+  }
+  fmt::print("budget for account '{}'{} in {}: {}, policy {}, warn at {}{} ({})\n", b.account,
+             b.user.empty() ? "" : fmt::format(", user '{}'", b.user), b.year,
+             b.limit_kg ? policy::format_co2_limit(*b.limit_kg)
+                        : policy::format_energy_limit(*b.limit_energy),
+             policy::to_string(b.policy), policy::format_warn_threshold(b.warn_at),
+             f.parent ? fmt::format(", parent '{}'", *f.parent) : "", (*store)->describe());
+}
+
+void show_budgets(const ShowFlags& f) {
+  const auto format = *ledger::parse_listing_format(f.format);  // checked by CLI11
+  auto url = ledger_url(f);
+  if (!url) throw std::runtime_error(url.error());
+  auto store = ledger::open_store(*url, ledger::OpenMode::kReadOnly);
+  if (!store) throw std::runtime_error(store.error());
+  const int year = f.year.value_or(this_year());
+  auto rows = ledger::budget_status(**store, f.account, year, std::chrono::system_clock::now());
+  if (!rows) throw std::runtime_error(rows.error());
+  if (rows->empty() && format == ledger::ListingFormat::kTable) {
+    fmt::print(stderr, "jobcarbon: no budgets for {} in {}\n",
+               f.account ? fmt::format("account '{}'", *f.account) : "any account", year);
+  }
+  fmt::print("{}", ledger::render_budgets(*rows, format));
+}
+
+// Return the exit code; prints the verdict (text or JSON), or why no decision was possible.
+int check_budget(const CheckFlags& f) {
+  const auto cannot_decide = [&f](const std::string& why) {
+    if (f.json) {
+      fmt::print("{}\n", nlohmann::json{{"decision", "unknown"},
+                                        {"message", why},
+                                        {"used_kg", nullptr},
+                                        {"limit_kg", nullptr},
+                                        {"estimate_kg", nullptr}}
+                             .dump());
+    }
+    fmt::print(stderr, "jobcarbon: cannot decide: {}\n", why);
+    return kCannotDecide;
+  };
+  // A bad estimate is "cannot decide" too: exit 2 would read as deny.
+  double estimate = 0;
+  const auto* end = f.estimate_kg.data() + f.estimate_kg.size();
+  const auto parsed = std::from_chars(f.estimate_kg.data(), end, estimate);
+  if (parsed.ec != std::errc() || parsed.ptr != end || !std::isfinite(estimate) || estimate < 0) {
+    return cannot_decide(fmt::format(
+        "--estimate-kg '{}': expected a non-negative number of kilograms", f.estimate_kg));
+  }
+  std::expected<std::string, std::string> url;
+  try {
+    url = ledger_url(f);
+  } catch (const std::exception& e) {
+    return cannot_decide(e.what());
+  }
+  if (!url) return cannot_decide(url.error());
+  auto store = ledger::open_store(*url, ledger::OpenMode::kReadOnly);
+  if (!store) return cannot_decide(store.error());
+  auto verdict = ledger::check_budget(**store, f.account, f.user, KgCo2{estimate},
+                                      f.year.value_or(this_year()));
+  if (!verdict) return cannot_decide(verdict.error());
+  if (f.json) {
+    fmt::print("{}\n",
+               nlohmann::json{{"decision", policy::to_string(verdict->decision)},
+                              {"message", verdict->message},
+                              {"account", verdict->account},
+                              {"used_kg", verdict->used.value},
+                              {"limit_kg", verdict->limit ? nlohmann::json(verdict->limit->value)
+                                                          : nlohmann::json(nullptr)},
+                              {"estimate_kg", verdict->estimate.value}}
+                   .dump());
+  } else {
+    fmt::print("{}: {}\n", policy::to_string(verdict->decision), verdict->message);
+  }
+  return policy::exit_code(verdict->decision);
+}
+
+void add_common(CLI::App* cmd, Common& c) {
+  cmd->add_option("--ledger", c.ledger,
+                  "Ledger path or URL (default $JOBCARBON_LEDGER, else the configuration's "
+                  "ledger, else ~/.local/share/jobcarbon/ledger.db)");
+  cmd->add_option("--config", c.config, "Read this configuration file instead of the defaults");
+}
+
+}  // namespace
+
+void add_budget_command(CLI::App& app, int& exit_code) {
+  auto* budget = app.add_subcommand("budget", "Yearly CO2 or energy budgets per account");
+  budget->require_subcommand(1);
+
+  auto set = std::make_shared<SetFlags>();
+  auto* s = budget->add_subcommand("set", "Set an account's (or a user's) budget for a year");
+  add_common(s, *set);
+  s->add_option("--account", set->account, "The account (group that pays)")->required();
+  s->add_option("--user", set->user, "Only this user within the account");
+  s->add_option("--year", set->year, "Calendar year (UTC)")->required()->check(CLI::Range(1, 9999));
+  auto* limit = s->add_option("--limit", set->limit, "CO2 limit: 1200kg, 1.2t, 500 g");
+  auto* kwh = s->add_option("--limit-kwh", set->limit_kwh, "Energy limit in kWh (or 2.5 MWh)");
+  limit->excludes(kwh);
+  s->add_option("--policy", set->policy, "warn (default), deny or stop, once over the limit");
+  s->add_option("--warn-at", set->warn_at, "Share of the limit that starts warnings (80%)");
+  s->add_option("--parent", set->parent, "Record the account's parent (its limit covers this)");
+  s->callback([set]() { set_budget(*set); });
+
+  auto show = std::make_shared<ShowFlags>();
+  auto* w = budget->add_subcommand("show", "Limits, usage, remaining and projection");
+  add_common(w, *show);
+  w->add_option("--account", show->account, "Only this account");
+  w->add_option("--year", show->year, "Calendar year (default: this year, UTC)");
+  w->add_option("--format", show->format, "table (default), csv or json")
+      ->check(CLI::IsMember({"table", "csv", "json"}));
+  w->callback([show]() { show_budgets(*show); });
+
+  auto check = std::make_shared<CheckFlags>();
+  auto* c = budget->add_subcommand(
+      "check", "Decide on a new job: exit 0 allow, 1 warn, 2 deny, 3 cannot decide");
+  add_common(c, *check);
+  c->add_option("--account", check->account, "The job's account")->required();
+  c->add_option("--user", check->user, "The job's user (a per-user budget applies too)");
+  c->add_option("--estimate-kg", check->estimate_kg, "The job's estimated CO2 in kg")->required();
+  c->add_option("--year", check->year, "Calendar year (default: this year, UTC)");
+  c->add_flag("--json", check->json, "Print decision, message, used_kg, limit_kg, estimate_kg");
+  c->callback([check, &exit_code]() { exit_code = check_budget(*check); });
+}
+
+}  // namespace jobcarbon::cli

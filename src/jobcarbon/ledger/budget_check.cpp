@@ -1,0 +1,74 @@
+#include <jobcarbon/ledger/budget_check.hpp>
+
+#include <fmt/format.h>
+
+namespace jobcarbon::ledger {
+namespace {
+
+// The level's budget as the policy sees it: CO2 limits only (see check_budget).
+std::optional<policy::Budget> as_policy_budget(const std::vector<BudgetRecord>& found,
+                                               const std::string& user) {
+  for (const auto& b : found) {
+    if (b.user == user && b.limit_kg) return policy::Budget{*b.limit_kg, b.policy, b.warn_at};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int year_of(policy::WallTime t) {
+  return policy::period_of(t).year;
+}
+
+std::expected<policy::Verdict, std::string> check_budget(Store& store, const std::string& account,
+                                                         const std::string& user, KgCo2 estimate,
+                                                         int year,
+                                                         const std::string& admin_contact) {
+  auto chain = store.account_chain(account);
+  if (!chain) return std::unexpected(chain.error());
+  std::vector<policy::AccountUsage> levels;
+  for (const auto& a : *chain) {
+    auto budgets = store.list_budgets(a, year);
+    if (!budgets) return std::unexpected(budgets.error());
+    if (a == account && !user.empty()) {
+      if (auto own = as_policy_budget(*budgets, user)) {
+        auto used = store.usage(a, user, year);
+        if (!used) return std::unexpected(used.error());
+        levels.push_back({fmt::format("{} (user {})", a, user), own, used->co2, KgCo2{0}});
+      }
+    }
+    auto used = store.usage(a, "", year);
+    if (!used) return std::unexpected(used.error());
+    levels.push_back({a, as_policy_budget(*budgets, ""), used->co2, KgCo2{0}});
+  }
+  return policy::check_submission(levels, estimate, admin_contact);
+}
+
+std::expected<std::vector<BudgetStatus>, std::string> budget_status(
+    Store& store, const std::optional<std::string>& account, int year, policy::WallTime now) {
+  auto budgets = store.list_budgets(account, year);
+  if (!budgets) return std::unexpected(budgets.error());
+  const auto period = policy::period_for_year(year);
+  std::optional<double> elapsed;  // fraction of the year gone
+  if (now >= period.end) {
+    elapsed = 1.0;
+  } else if (now > period.start) {
+    elapsed = std::chrono::duration<double>(now - period.start) /
+              std::chrono::duration<double>(period.end - period.start);
+  }
+  std::vector<BudgetStatus> out;
+  for (const auto& b : *budgets) {
+    auto used = store.usage(b.account, b.user, b.year);
+    if (!used) return std::unexpected(used.error());
+    BudgetStatus s{b, *used, std::nullopt, 0, std::nullopt};
+    const double limit = b.limit_kg ? b.limit_kg->value : to_kwh(*b.limit_energy);
+    const double value = b.limit_kg ? used->co2.value : to_kwh(used->energy);
+    s.remaining = limit - value;
+    if (limit > 0) s.percent = value / limit * 100.0;
+    if (elapsed) s.projected = value / *elapsed;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace jobcarbon::ledger

@@ -1,0 +1,47 @@
+// The budget questions people and Slurm ask, answered from any Store: the decision for a new job
+// (`budget check`) and each budget's standing (`budget show`). The numbers come from the running
+// totals; the rules are policy::check_submission's. Running jobs' provisional usage counts as 0
+// until issue #4's agents write it.
+#pragma once
+
+#include <expected>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <jobcarbon/ledger/budget_record.hpp>
+#include <jobcarbon/ledger/store.hpp>
+#include <jobcarbon/policy/budget_period.hpp>
+#include <jobcarbon/policy/budget_policy.hpp>
+
+namespace jobcarbon::ledger {
+
+// Return the decision for a new job of ESTIMATE charged to ACCOUNT (and USER within it, "" for
+// none) in YEAR: the user's own budget when there is one (as the first level, named
+// "ACCOUNT (user USER)"), then ACCOUNT's budget and its ancestors', each level's usage including
+// its descendants. Only CO2 limits decide; energy (kWh) budgets are not checked yet. Error: the
+// store's errors (the caller's "cannot decide").
+std::expected<policy::Verdict, std::string> check_budget(Store& store, const std::string& account,
+                                                         const std::string& user, KgCo2 estimate,
+                                                         int year,
+                                                         const std::string& admin_contact = "");
+
+// One budget's standing.
+struct BudgetStatus {
+  BudgetRecord budget;
+  Usage used;                       // finished jobs, the account's descendants included
+  std::optional<double> percent;    // used ÷ limit × 100 (nullopt for a limit of 0)
+  double remaining = 0;             // limit − used, in the limit's unit (kg or kWh)
+  std::optional<double> projected;  // used ÷ elapsed fraction of the year, in the limit's unit;
+                                    // nullopt before the year starts
+};
+
+// Return the standing of every budget for ACCOUNT (all when nullopt) in YEAR, with projections
+// to the end of the year computed at NOW (a past year projects to what was used).
+std::expected<std::vector<BudgetStatus>, std::string> budget_status(
+    Store& store, const std::optional<std::string>& account, int year, policy::WallTime now);
+
+// Return the calendar year (UTC) of T.
+int year_of(policy::WallTime t);
+
+}  // namespace jobcarbon::ledger

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# jobcarbon budget set / show / check on a ledger with runs recorded by `jobcarbon run`: the
+# decisions and their exit codes (0 allow, 1 warn, 2 deny, 3 cannot decide), the JSON fields, the
+# audit trail, and bad limits refused with the ledger unchanged.
+source "$(dirname "$0")/lib.sh"
+L="$T/ledger.db"
+year=$(date -u +%Y)
+
+# sql DB QUERY: the first row of QUERY on DB, columns joined by '|' (Python's sqlite3: the sqlite3
+# shell need not be installed).
+sql() {
+  "$PY" -c 'import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone(); print("|".join(str(v) for v in r))' "$1" "$2"
+}
+
+# record ACCOUNT: one run charged to ACCOUNT whose RAPL counter advances by exactly 36e9 µJ
+# (0.01 kWh: 3e9 to the wrap, then 33e9) at 2.5 kg/kWh: 25 g, plus a little estimated memory.
+record() {
+  local root
+  root=$(fixture intel-1socket-near-wrap)
+  "$JOBCARBON" run --exclusive --intensity 2.5 --account "$1" --ledger "$L" \
+    --powercap-root "$root/class/powercap" --hwmon-root "$T/none" --nvml-lib "$T/no-nvml.so" \
+    -- sh -c "echo 33000000000 > '$root/class/powercap/intel-rapl:0/energy_uj'" >/dev/null 2>&1
+  rm -rf "$root"
+}
+record "ml lab"
+record "ml lab"
+record "other"
+
+# check EXPECTED_STATUS WHAT ARGS...: jobcarbon budget check [--ledger $L] ARGS exits with EXPECTED_STATUS.
+check() {
+  local want=$1 what=$2
+  shift 2
+  set +e
+  "$JOBCARBON" budget check "$@" >"$T/check.out" 2>"$T/check.err"
+  local s=$?
+  set -e
+  expect_eq "$what: exit status" "$s" "$want"
+}
+
+"$JOBCARBON" budget set --ledger "$L" --account "ml lab" --year "$year" --limit 1kg --policy deny >"$T/set.out"
+expect_contains "set says what it stored" "$T/set.out" "1 kg, policy deny, warn at 80%"
+used=$("$JOBCARBON" jobs --ledger "$L" --account "ml lab" --format json | "$PY" -c 'import json,sys; print(round(sum(j["co2_kg"] for j in json.load(sys.stdin)), 9))')
+"$JOBCARBON" budget show --ledger "$L" --format json >"$T/show.json"
+expect_eq "show: used is the sum of the account's runs" "$(json "$T/show.json" "round(j[0]['used_kg'], 9)")" "$used"
+expect_eq "show: two jobs" "$(json "$T/show.json" "j[0]['jobs']")" 2
+expect_eq "show: used is some tens of grams" "$(json "$T/show.json" "0.04 <= j[0]['used_kg'] < 0.06")" True
+expect_eq "show: remaining" "$(json "$T/show.json" "abs(j[0]['remaining'] - (1 - $used)) < 1e-9")" True
+expect_eq "show: projection at least what is used" "$(json "$T/show.json" "j[0]['projected'] >= j[0]['used']")" True
+"$JOBCARBON" budget show --ledger "$L" >"$T/show.txt"
+expect_contains "show table notes running jobs count 0" "$T/show.txt" "running jobs count as 0"
+expect_contains "show table has the account" "$T/show.txt" "ml lab"
+
+check 0 "allow" --ledger "$L" --account "ml lab" --estimate-kg 0.1
+check 1 "warn" --ledger "$L" --account "ml lab" --estimate-kg 0.8
+check 2 "deny" --ledger "$L" --account "ml lab" --estimate-kg 1 --json
+expect_eq "json decision" "$(json "$T/check.out" "j['decision']")" deny
+expect_eq "json used_kg" "$(json "$T/check.out" "round(j['used_kg'], 9)")" "$used"
+expect_eq "json limit_kg" "$(json "$T/check.out" "j['limit_kg']")" 1.0
+expect_eq "json estimate_kg" "$(json "$T/check.out" "j['estimate_kg']")" 1.0
+expect_eq "json message names the account" "$(json "$T/check.out" "'ml lab' in j['message']")" True
+check 0 "an account without a budget" --ledger "$L" --account "other" --estimate-kg 1000
+check 3 "a missing ledger" --ledger "$T/missing.db" --account "ml lab" --estimate-kg 1
+echo "not a database, just text" >"$T/notdb.db"
+check 3 "a ledger that is not a database" --ledger "$T/notdb.db" --account "ml lab" --estimate-kg 1 --json
+expect_eq "cannot decide in JSON" "$(json "$T/check.out" "j['decision']")" unknown
+check 3 "a bad estimate" --ledger "$L" --account "ml lab" --estimate-kg abc
+
+# A parent's limit covers its children: "ml lab" (40-60 g used) under "dept" (limit 60 g, deny).
+"$JOBCARBON" budget set --ledger "$L" --account dept --year "$year" --limit 60g --policy deny >/dev/null
+"$JOBCARBON" budget set --ledger "$L" --account "ml lab" --year "$year" --limit 1kg --policy deny --parent dept >/dev/null
+check 2 "the parent's limit denies" --ledger "$L" --account "ml lab" --estimate-kg 0.03 --json
+expect_eq "the parent decided" "$(json "$T/check.out" "j['account']")" dept
+
+# Every change is audited, with the old and new values.
+expect_eq "audit rows" "$(sql "$L" 'SELECT count(*) FROM budget_audit')" 3
+expect_eq "audit old/new of the re-set" "$(sql "$L" "SELECT json_extract(old, '\$.parent') IS NULL, json_extract(new, '\$.parent') FROM budget_audit WHERE id = 3")" "1|dept"
+
+# Bad limits: a clear error naming the input, non-zero exit, the ledger unchanged.
+before=$(sql "$L" 'SELECT count(*) FROM budget_audit')
+for bad in "-5kg" "1e400kg" "abc" "12 parsecs"; do
+  set +e
+  "$JOBCARBON" budget set --ledger "$L" --account "ml lab" --year "$year" --limit "$bad" 2>"$T/err.txt" >/dev/null
+  s=$?
+  set -e
+  [[ $s -ne 0 ]] || fail "limit '$bad' accepted"
+  expect_contains "limit '$bad' is named in the error" "$T/err.txt" "'$bad'"
+done
+expect_eq "ledger unchanged by bad limits" "$(sql "$L" 'SELECT count(*) FROM budget_audit')" "$before"
+set +e
+"$JOBCARBON" budget set --ledger "$T/notdb.db" --account x --year "$year" --limit 1kg 2>"$T/err.txt"
+s=$?
+set -e
+[[ $s -ne 0 ]] || fail "budget set on a non-database succeeded"
+expect_contains "budget set names the bad ledger" "$T/err.txt" "notdb.db"
+expect_eq "the bad ledger is unchanged" "$(cat "$T/notdb.db")" "not a database, just text"
+finish
