@@ -319,7 +319,9 @@ std::string display_kg(KgCo2 mass) {
   if (a == 0) return "0 kg";
   if (a >= 10) return trimmed_fixed(v, 1) + " kg";
   if (a >= 0.1) return trimmed_fixed(v, 2) + " kg";
-  return trimmed_fixed(v * 1000, 1) + " g";
+  if (a >= 0.0001) return trimmed_fixed(v * 1000, 1) + " g";
+  // A short workstation run: grams would round to 0 and read as "nothing used".
+  return trimmed_fixed(v * 1e6, 1) + " mg";
 }
 
 }  // namespace jobcarbon::policy

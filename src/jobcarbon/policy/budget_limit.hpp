@@ -51,7 +51,8 @@ std::string format_warn_threshold(WarnThreshold threshold);
 
 // Return a short reading of MASS for sentences shown to people, always in kg so that numbers in
 // one sentence compare at a glance (`1200 kg`, `812.4 kg`, `0.35 kg`), grams below 0.1 kg
-// (`12 g`); rounded, so not for round trips (use format_co2_limit).
+// (`12 g`), milligrams below 0.1 g (`1.6 mg`); rounded, so not for round trips (use
+// format_co2_limit).
 std::string display_kg(KgCo2 mass);
 
 }  // namespace jobcarbon::policy

@@ -177,6 +177,7 @@ TEST(DisplayKg, ReadableAndAlwaysInKg) {
   EXPECT_EQ(display_kg(KgCo2{0.354}), "0.35 kg");
   EXPECT_EQ(display_kg(KgCo2{5}), "5 kg");
   EXPECT_EQ(display_kg(KgCo2{0.012}), "12 g");
+  EXPECT_EQ(display_kg(KgCo2{1.58e-6}), "1.6 mg");  // not "0 g": a short run used something
   EXPECT_EQ(display_kg(KgCo2{0}), "0 kg");
 }
 
