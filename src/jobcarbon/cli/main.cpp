@@ -8,8 +8,10 @@
 #include <jobcarbon/cli/budget_command.hpp>
 #include <jobcarbon/cli/intensity_command.hpp>
 #include <jobcarbon/cli/jobs_command.hpp>
+#include <jobcarbon/cli/report_command.hpp>
 #include <jobcarbon/cli/run_command.hpp>
 #include <jobcarbon/cli/sensors_command.hpp>
+#include <jobcarbon/cli/show_command.hpp>
 #include <jobcarbon/os/child_process.hpp>
 
 int main(int argc, char** argv) {
@@ -26,6 +28,8 @@ int main(int argc, char** argv) {
   jobcarbon::cli::add_intensity_command(app);
   jobcarbon::cli::add_jobs_command(app);
   jobcarbon::cli::add_budget_command(app, exit_code);
+  jobcarbon::cli::add_report_command(app);
+  jobcarbon::cli::add_show_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

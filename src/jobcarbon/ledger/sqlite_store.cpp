@@ -13,6 +13,7 @@
 #include <jobcarbon/ledger/migrations.hpp>
 #include <jobcarbon/ledger/sqlite_budgets.hpp>
 #include <jobcarbon/ledger/sqlite_connection.hpp>
+#include <jobcarbon/ledger/sqlite_reports.hpp>
 #include <jobcarbon/ledger/sqlite_schema.hpp>
 
 namespace jobcarbon::ledger {
@@ -190,32 +191,26 @@ class SqliteStore final : public Store {
     sql += " ORDER BY start_us DESC, id DESC";
     if (f.last) sql += " LIMIT ?3";
     auto stmt = db_.prepare(sql);
-    auto tags = db_.prepare("SELECT key, value FROM job_tags WHERE job = ?1");
     if (!stmt) return std::unexpected(stmt.error());
-    if (!tags) return std::unexpected(tags.error());
     if (f.account) stmt->bind(1, *f.account);
     if (f.user) stmt->bind(2, *f.user);
     if (f.last) stmt->bind(3, static_cast<std::int64_t>(std::min<std::size_t>(*f.last, INT64_MAX)));
+    return read_jobs(*stmt);
+  }
 
-    // One read transaction: the jobs and their tags come from the same snapshot.
-    if (auto b = db_.exec("BEGIN"); !b) return std::unexpected(b.error());
-    std::vector<JobRecord> out;
-    int rc;
-    while ((rc = stmt->step()) == SQLITE_ROW) {
-      out.push_back(read_job(*stmt));
-      tags->bind(1, stmt->int64(0));
-      int trc;
-      while ((trc = tags->step()) == SQLITE_ROW) out.back().tags[tags->text(0)] = tags->text(1);
-      tags->reset();
-      if (trc != SQLITE_DONE) {
-        rc = trc;
-        break;
-      }
-    }
-    const std::string err = rc == SQLITE_DONE ? "" : db_.error(rc);
-    (void)db_.exec("COMMIT");
-    if (!err.empty()) return std::unexpected(err);
-    return out;
+  std::expected<std::vector<JobRecord>, std::string> job_records(
+      const std::string& job_id) override {
+    auto stmt = db_.prepare(std::string(kSelectJobs) +
+                            "report_json FROM jobs WHERE job_id = ?1 "
+                            "ORDER BY cluster, submit_us, node, step, id");
+    if (!stmt) return std::unexpected(stmt.error());
+    stmt->bind(1, job_id);
+    return read_jobs(*stmt);
+  }
+
+  std::expected<std::vector<ReportRow>, std::string> report_rows(
+      const ReportQuery& query) override {
+    return ledger::report_rows(db_, query);
   }
 
   std::expected<void, std::string> set_budget(const BudgetRecord& budget,
@@ -244,6 +239,31 @@ class SqliteStore final : public Store {
   std::string describe() const override { return "sqlite:" + db_.path().string(); }
 
  private:
+  // Return the jobs STMT selects (kSelectJobs' columns) with their tags, read in one transaction
+  // so that the jobs and their tags come from the same snapshot.
+  std::expected<std::vector<JobRecord>, std::string> read_jobs(SqliteStatement& stmt) {
+    auto tags = db_.prepare("SELECT key, value FROM job_tags WHERE job = ?1");
+    if (!tags) return std::unexpected(tags.error());
+    if (auto b = db_.exec("BEGIN"); !b) return std::unexpected(b.error());
+    std::vector<JobRecord> out;
+    int rc;
+    while ((rc = stmt.step()) == SQLITE_ROW) {
+      out.push_back(read_job(stmt));
+      tags->bind(1, stmt.int64(0));
+      int trc;
+      while ((trc = tags->step()) == SQLITE_ROW) out.back().tags[tags->text(0)] = tags->text(1);
+      tags->reset();
+      if (trc != SQLITE_DONE) {
+        rc = trc;
+        break;
+      }
+    }
+    const std::string err = rc == SQLITE_DONE ? "" : db_.error(rc);
+    (void)db_.exec("COMMIT");
+    if (!err.empty()) return std::unexpected(err);
+    return out;
+  }
+
   // Insert the record and its tags; the caller owns the transaction.
   std::expected<bool, std::string> insert(const JobRecord& r) {
     auto& s = insert_job_;

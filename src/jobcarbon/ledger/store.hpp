@@ -13,6 +13,7 @@
 
 #include <jobcarbon/ledger/budget_record.hpp>
 #include <jobcarbon/ledger/job_record.hpp>
+#include <jobcarbon/ledger/report_query.hpp>
 
 namespace jobcarbon::ledger {
 
@@ -37,6 +38,16 @@ class Store {
   // Return the records that pass the filter, newest first (by start time, then by order of
   // writing). report_json is empty unless filter.with_report.
   virtual std::expected<std::vector<JobRecord>, std::string> list_jobs(const JobFilter& filter) = 0;
+
+  // Return every record of JOB_ID (any cluster, submit time, node and step) with its tags and
+  // report_json, ordered by cluster, submit time, node, step; empty when the ledger has none.
+  virtual std::expected<std::vector<JobRecord>, std::string> job_records(
+      const std::string& job_id) = 0;
+
+  // Return QUERY's usage rows, one per group that has records, ordered by key; budget_percent is
+  // left unset (attach_budget_percents fills it).
+  virtual std::expected<std::vector<ReportRow>, std::string> report_rows(
+      const ReportQuery& query) = 0;
 
   // Budgets (migration 0002). Periods are calendar years in UTC.
 

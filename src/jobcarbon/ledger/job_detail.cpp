@@ -1,0 +1,148 @@
+#include <jobcarbon/ledger/job_detail.hpp>
+
+#include <ctime>
+#include <set>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <jobcarbon/ledger/job_listing.hpp>
+#include <jobcarbon/ledger/text_table.hpp>
+
+namespace jobcarbon::ledger {
+namespace {
+
+std::string utc_text(Timestamp t) {
+  const auto s = static_cast<std::time_t>(
+      std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count());
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string joules(Microjoules e) {
+  return fmt::format("{:.3f}", static_cast<double>(e.value) / 1e6);
+}
+
+double gpu_hours(const JobRecord& r) {
+  return r.gpu_count * std::chrono::duration<double, std::ratio<3600>>(r.end - r.start).count();
+}
+
+std::vector<std::string> energy_cells(const DomainEnergy& e, Microjoules charged,
+                                      Microjoules machine, Microjoules unallocated) {
+  return {joules(e.gpu),
+          joules(e.cpu),
+          joules(e.dram),
+          joules(e.node),
+          joules(e.estimated_cpu),
+          joules(e.estimated_memory),
+          fmt::format("{:.6f}", to_kwh(charged)),
+          fmt::format("{:.6f}", to_kwh(machine)),
+          fmt::format("{:.6f}", to_kwh(unallocated))};
+}
+
+nlohmann::ordered_json domains_json(const DomainEnergy& e) {
+  return {{"gpu", e.gpu.value},
+          {"cpu", e.cpu.value},
+          {"dram", e.dram.value},
+          {"node", e.node.value},
+          {"estimated_cpu", e.estimated_cpu.value},
+          {"estimated_memory", e.estimated_memory.value}};
+}
+
+}  // namespace
+
+JobTotals job_totals(std::span<const JobRecord> records) {
+  JobTotals t;
+  for (const auto& r : records) {
+    ++t.records;
+    t.energy.gpu += r.energy.gpu;
+    t.energy.cpu += r.energy.cpu;
+    t.energy.dram += r.energy.dram;
+    t.energy.node += r.energy.node;
+    t.energy.estimated_cpu += r.energy.estimated_cpu;
+    t.energy.estimated_memory += r.energy.estimated_memory;
+    t.energy_charged += r.energy_charged;
+    t.machine_energy += r.machine_energy;
+    t.unallocated_energy += r.unallocated_energy;
+    t.gpu_hours += gpu_hours(r);
+    t.co2_kg += r.co2_kg;
+  }
+  return t;
+}
+
+std::string render_job_detail(std::span<const JobRecord> records) {
+  if (records.empty()) return "";
+  std::string out;
+  // One header per distinct job key part people tell apart (a reused Slurm id, another cluster).
+  std::set<std::string> seen;
+  for (const auto& r : records) {
+    const std::string head =
+        fmt::format("job {} (cluster {}, submitted {} UTC): user {}, account {}, command {}\n",
+                    r.job_id, r.cluster, utc_text(r.submit_time), r.user.empty() ? "-" : r.user,
+                    r.account.empty() ? "-" : r.account, shell_join(r.command));
+    if (seen.insert(head).second) out += head;
+  }
+  std::vector<std::vector<std::string>> rows{
+      {"NODE",   "STEP",   "START (UTC)", "END (UTC)", "DURATION", "GPU J",       "CPU J",
+       "DRAM J", "NODE J", "EST CPU J",   "EST MEM J", "kWh",      "MACHINE kWh", "UNALLOC kWh",
+       "METHOD", "GPUS",   "GPU MODEL",   "kg/kWh",    "PUE",      "kg CO2"}};
+  for (const auto& r : records) {
+    std::vector<std::string> row = {r.node, r.step.empty() ? "-" : r.step, utc_text(r.start),
+                                    utc_text(r.end), format_duration(r.end - r.start)};
+    for (auto& c :
+         energy_cells(r.energy, r.energy_charged, r.machine_energy, r.unallocated_energy)) {
+      row.push_back(std::move(c));
+    }
+    row.push_back(r.method);
+    row.push_back(fmt::format("{}", r.gpu_count));
+    row.push_back(r.gpu_model.empty() ? "-" : r.gpu_model);
+    row.push_back(fmt::format("{:g}", r.intensity_kg_per_kwh));
+    row.push_back(fmt::format("{:g}", r.pue));
+    row.push_back(fmt::format("{:.6f}", r.co2_kg));
+    rows.push_back(std::move(row));
+  }
+  const JobTotals t = job_totals(records);
+  std::vector<std::string> total = {fmt::format("TOTAL ({} records)", t.records), "", "", "", ""};
+  for (auto& c : energy_cells(t.energy, t.energy_charged, t.machine_energy, t.unallocated_energy)) {
+    total.push_back(std::move(c));
+  }
+  for (auto c : {"", "", "", "", ""}) total.emplace_back(c);
+  total.push_back(fmt::format("{:.6f}", t.co2_kg));
+  rows.push_back(std::move(total));
+  std::vector<bool> right(rows.front().size(), false);
+  for (std::size_t c = 4; c <= 13; ++c) right[c] = true;
+  for (std::size_t c : {15, 17, 18, 19}) right[c] = true;
+  return out + aligned_table(rows, right) + fmt::format("GPU-hours: {:.4f}\n", t.gpu_hours);
+}
+
+std::string render_job_detail_json(std::span<const JobRecord> records) {
+  auto list = nlohmann::ordered_json::array();
+  for (const auto& r : records) {
+    auto report = nlohmann::ordered_json::parse(r.report_json, nullptr, false);
+    if (report.is_discarded()) report = r.report_json;
+    list.push_back({{"cluster", r.cluster},
+                    {"node", r.node},
+                    {"step", r.step},
+                    {"co2_kg", r.co2_kg},
+                    {"energy_uj", r.energy_charged.value},
+                    {"report", std::move(report)}});
+  }
+  const JobTotals t = job_totals(records);
+  nlohmann::ordered_json out = {{"job_id", records.empty() ? "" : records.front().job_id},
+                                {"records", std::move(list)},
+                                {"totals",
+                                 {{"records", t.records},
+                                  {"energy_uj", t.energy_charged.value},
+                                  {"energy_kwh", to_kwh(t.energy_charged)},
+                                  {"domains_uj", domains_json(t.energy)},
+                                  {"machine_energy_uj", t.machine_energy.value},
+                                  {"unallocated_energy_uj", t.unallocated_energy.value},
+                                  {"gpu_hours", t.gpu_hours},
+                                  {"co2_kg", t.co2_kg}}}};
+  return out.dump(2) + "\n";
+}
+
+}  // namespace jobcarbon::ledger

@@ -1,0 +1,80 @@
+#include <jobcarbon/ledger/report_query.hpp>
+
+#include <charconv>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include <jobcarbon/ledger/budget_check.hpp>
+#include <jobcarbon/ledger/store.hpp>
+
+namespace jobcarbon::ledger {
+
+std::optional<Grouping> parse_grouping(std::string_view name) {
+  if (name == "account") return Grouping::kAccount;
+  if (name == "user") return Grouping::kUser;
+  if (name == "month") return Grouping::kMonth;
+  if (name == "week") return Grouping::kWeek;
+  if (name == "node") return Grouping::kNode;
+  return std::nullopt;
+}
+
+std::string_view to_string(Grouping grouping) {
+  switch (grouping) {
+    case Grouping::kAccount:
+      return "account";
+    case Grouping::kUser:
+      return "user";
+    case Grouping::kMonth:
+      return "month";
+    case Grouping::kWeek:
+      return "week";
+    case Grouping::kNode:
+      return "node";
+  }
+  return "";
+}
+
+std::expected<Timestamp, std::string> parse_report_date(std::string_view flag,
+                                                        std::string_view date) {
+  const auto bad = [&] {
+    return std::unexpected(
+        fmt::format("{}: '{}' is not a date: expected YYYY-MM-DD (UTC)", flag, date));
+  };
+  if (date.size() != 10 || date[4] != '-' || date[7] != '-') return bad();
+  int y = 0;
+  unsigned m = 0;
+  unsigned d = 0;
+  const auto number = [&](std::size_t at, std::size_t n, auto& out) {
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (date[i] < '0' || date[i] > '9') return false;
+    }
+    return std::from_chars(date.data() + at, date.data() + at + n, out).ec == std::errc();
+  };
+  if (!number(0, 4, y) || !number(5, 2, m) || !number(8, 2, d)) return bad();
+  const std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(m),
+                                        std::chrono::day(d)};
+  if (!ymd.ok()) return bad();
+  return Timestamp(std::chrono::sys_days(ymd));
+}
+
+std::expected<void, std::string> attach_budget_percents(Store& store,
+                                                        std::vector<ReportRow>& rows) {
+  for (auto& row : rows) {
+    const int year = year_of(row.first_start);
+    if (year != year_of(row.last_start)) continue;  // a row spanning years has no one budget
+    auto budgets = store.list_budgets(row.key, year);
+    if (!budgets) return std::unexpected(budgets.error());
+    for (const auto& b : *budgets) {
+      if (!b.user.empty() || b.account != row.key) continue;
+      if (b.limit_kg && b.limit_kg->value > 0) {
+        row.budget_percent = row.co2_kg / b.limit_kg->value * 100;
+      } else if (b.limit_energy && b.limit_energy->value > 0) {
+        row.budget_percent = to_kwh(row.energy_charged) / to_kwh(*b.limit_energy) * 100;
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace jobcarbon::ledger

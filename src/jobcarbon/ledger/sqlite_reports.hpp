@@ -1,0 +1,18 @@
+// The report half of the SQLite ledger: usage grouped in SQL (GROUP BY over the jobs table).
+// SqliteStore forwards to this. Internal to ledger/.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <vector>
+
+#include <jobcarbon/ledger/report_query.hpp>
+#include <jobcarbon/ledger/sqlite_connection.hpp>
+
+namespace jobcarbon::ledger {
+
+// See Store::report_rows.
+std::expected<std::vector<ReportRow>, std::string> report_rows(SqliteConnection& db,
+                                                               const ReportQuery& query);
+
+}  // namespace jobcarbon::ledger
