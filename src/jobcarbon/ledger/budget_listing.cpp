@@ -1,4 +1,5 @@
 #include <jobcarbon/ledger/budget_listing.hpp>
+#include <jobcarbon/ledger/text_table.hpp>
 
 #include <algorithm>
 #include <array>
@@ -11,13 +12,6 @@
 
 namespace jobcarbon::ledger {
 namespace {
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 struct Numbers {
   std::string unit;
@@ -32,9 +26,9 @@ Numbers numbers(const BudgetStatus& s) {
 
 std::string render_table(std::span<const BudgetStatus> rows) {
   if (rows.empty()) return "";
-  using Row = std::array<std::string, 11>;
-  std::vector<Row> lines{{"YEAR", "ACCOUNT", "USER", "UNIT", "LIMIT", "USED", "REMAINING",
-                          "PERCENT", "PROJECTED", "POLICY", "WARN AT"}};
+  std::vector<std::vector<std::string>> lines{{"YEAR", "ACCOUNT", "USER", "UNIT", "LIMIT", "USED",
+                                               "REMAINING", "PERCENT", "PROJECTED", "POLICY",
+                                               "WARN AT"}};
   for (const auto& s : rows) {
     const Numbers n = numbers(s);
     lines.push_back({std::to_string(s.budget.year), s.budget.account,
@@ -46,23 +40,10 @@ std::string render_table(std::span<const BudgetStatus> rows) {
                      std::string(policy::to_string(s.budget.policy)),
                      policy::format_warn_threshold(s.budget.warn_at)});
   }
-  std::array<std::size_t, 11> width{};
-  for (const auto& l : lines) {
-    for (std::size_t i = 0; i < l.size(); ++i) width[i] = std::max(width[i], l[i].size());
-  }
-  std::string out;
-  for (const auto& l : lines) {
-    std::string line;
-    for (std::size_t i = 0; i < l.size(); ++i) {
-      const bool numeric = i >= 4 && i <= 8;
-      line +=
-          numeric ? fmt::format("{:>{}}", l[i], width[i]) : fmt::format("{:<{}}", l[i], width[i]);
-      if (i + 1 < l.size()) line += "  ";
-    }
-    line.erase(line.find_last_not_of(' ') + 1);
-    out += line + "\n";
-  }
-  return out + std::string(kRunningJobsNote) + "\n";
+  // Numbers (LIMIT to PROJECTED) are right-aligned so their digits line up.
+  const std::vector<bool> right{false, false, false, false, true, true,
+                                true,  true,  true,  false, false};
+  return aligned_table(lines, right) + std::string(kRunningJobsNote) + "\n";
 }
 
 std::string render_csv(std::span<const BudgetStatus> rows) {
@@ -71,8 +52,8 @@ std::string render_csv(std::span<const BudgetStatus> rows) {
   for (const auto& s : rows) {
     const Numbers n = numbers(s);
     out += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", s.budget.year,
-                       csv_field(s.budget.account), csv_field(s.budget.user), n.unit, n.limit,
-                       n.used, s.remaining, s.percent ? fmt::format("{}", *s.percent) : "",
+                       csv_cell(s.budget.account), csv_cell(s.budget.user), n.unit, n.limit, n.used,
+                       s.remaining, s.percent ? fmt::format("{}", *s.percent) : "",
                        s.projected ? fmt::format("{}", *s.projected) : "",
                        policy::to_string(s.budget.policy),
                        policy::format_warn_threshold(s.budget.warn_at));

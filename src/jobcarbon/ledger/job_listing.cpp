@@ -1,4 +1,5 @@
 #include <jobcarbon/ledger/job_listing.hpp>
+#include <jobcarbon/ledger/text_table.hpp>
 
 #include <algorithm>
 #include <array>
@@ -59,32 +60,13 @@ std::string or_dash(const std::string& s) {
   return s.empty() ? "-" : printable(s);
 }
 
-// Return the number of characters of UTF-8 text (user and account names may be "José"), so
-// that columns line up on a terminal. (East Asian wide characters still take two cells.)
-std::size_t width(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-std::string padded(const std::string& s, std::size_t w, bool right) {
-  const std::string fill(w > width(s) ? w - width(s) : 0, ' ');
-  return right ? fill + s : s + fill;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 std::string render_table(std::span<const JobRecord> jobs, LocalTime local) {
   if (jobs.empty()) return "";
   constexpr std::size_t kColumns = 10;
   // Numbers are right-aligned so their digits line up.
   constexpr std::array<bool, kColumns> kRight = {false, false, true, false, false,
                                                  true,  true,  true, false, false};
-  std::vector<std::array<std::string, kColumns>> rows;
+  std::vector<std::vector<std::string>> rows;
   rows.push_back({"JOB ID", "START", "DURATION", "USER", "ACCOUNT", "EXIT", "kWh", "kg CO2",
                   "METHOD", "COMMAND"});
   for (const auto& r : jobs) {
@@ -94,25 +76,16 @@ std::string render_table(std::span<const JobRecord> jobs, LocalTime local) {
                     fmt::format("{:.4f}", r.co2_kg), printable(r.method),
                     printable(program_name(r))});
   }
-  std::array<std::size_t, kColumns> w{};
-  for (const auto& row : rows) {
-    for (std::size_t c = 0; c < kColumns; ++c) w[c] = std::max(w[c], width(row[c]));
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    for (std::size_t c = 0; c + 1 < kColumns; ++c) out += padded(row[c], w[c], kRight[c]) + "  ";
-    out += row[kColumns - 1] + "\n";  // the last column is not padded: no trailing blanks
-  }
-  return out;
+  return aligned_table(rows, std::vector<bool>(kRight.begin(), kRight.end()));
 }
 
 std::string render_csv(std::span<const JobRecord> jobs, LocalTime local) {
   std::string out = "job_id,start,duration_s,user,account,exit_code,kwh,kg_co2,method,command\n";
   for (const auto& r : jobs) {
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.job_id),
-                       local_text(r.start, local, true), duration_s(r), csv_field(r.user),
-                       csv_field(r.account), r.exit_code, to_kwh(r.energy_charged), r.co2_kg,
-                       csv_field(r.method), csv_field(shell_join(r.command)));
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", csv_cell(r.job_id),
+                       local_text(r.start, local, true), duration_s(r), csv_cell(r.user),
+                       csv_cell(r.account), r.exit_code, to_kwh(r.energy_charged), r.co2_kg,
+                       csv_cell(r.method), csv_cell(shell_join(r.command)));
   }
   return out;
 }
