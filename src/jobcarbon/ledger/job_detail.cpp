@@ -9,18 +9,10 @@
 
 #include <jobcarbon/ledger/job_listing.hpp>
 #include <jobcarbon/ledger/text_table.hpp>
+#include <jobcarbon/ledger/time_text.hpp>
 
 namespace jobcarbon::ledger {
 namespace {
-
-std::string utc_text(Timestamp t) {
-  const auto s = static_cast<std::time_t>(
-      std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count());
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
 
 std::string joules(Microjoules e) {
   return fmt::format("{:.3f}", static_cast<double>(e.value) / 1e6);
@@ -79,10 +71,10 @@ std::string render_job_detail(std::span<const JobRecord> records) {
   // One header per distinct job key part people tell apart (a reused Slurm id, another cluster).
   std::set<std::string> seen;
   for (const auto& r : records) {
-    const std::string head =
-        fmt::format("job {} (cluster {}, submitted {} UTC): user {}, account {}, command {}\n",
-                    r.job_id, r.cluster, utc_text(r.submit_time), r.user.empty() ? "-" : r.user,
-                    r.account.empty() ? "-" : r.account, shell_join(r.command));
+    const std::string head = fmt::format(
+        "job {} (cluster {}, submitted {} UTC): user {}, account {}, command {}\n", r.job_id,
+        r.cluster, utc_text(r.submit_time, UtcStyle::kReadable), r.user.empty() ? "-" : r.user,
+        r.account.empty() ? "-" : r.account, shell_join(r.command));
     if (seen.insert(head).second) out += head;
   }
   std::vector<std::vector<std::string>> rows{
@@ -90,8 +82,9 @@ std::string render_job_detail(std::span<const JobRecord> records) {
        "DRAM J", "NODE J", "EST CPU J",   "EST MEM J", "kWh",      "MACHINE kWh", "UNALLOC kWh",
        "METHOD", "GPUS",   "GPU MODEL",   "kg/kWh",    "PUE",      "kg CO2"}};
   for (const auto& r : records) {
-    std::vector<std::string> row = {r.node, r.step.empty() ? "-" : r.step, utc_text(r.start),
-                                    utc_text(r.end), format_duration(r.end - r.start)};
+    std::vector<std::string> row = {
+        r.node, r.step.empty() ? "-" : r.step, utc_text(r.start, UtcStyle::kReadable),
+        utc_text(r.end, UtcStyle::kReadable), format_duration(r.end - r.start)};
     for (auto& c :
          energy_cells(r.energy, r.energy_charged, r.machine_energy, r.unallocated_energy)) {
       row.push_back(std::move(c));

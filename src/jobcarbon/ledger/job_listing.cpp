@@ -1,5 +1,6 @@
 #include <jobcarbon/ledger/job_listing.hpp>
 #include <jobcarbon/ledger/text_table.hpp>
+#include <jobcarbon/ledger/time_text.hpp>
 
 #include <algorithm>
 #include <array>
@@ -25,16 +26,6 @@ std::string local_text(Timestamp t, LocalTime local, bool with_seconds) {
   }
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                      tm.tm_hour, tm.tm_min);
-}
-
-// "2026-01-02T03:04:05.123456Z": UTC, to the microsecond the ledger keeps.
-std::string utc_text(Timestamp t) {
-  const std::time_t s = seconds_of(t);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  const auto micros = (t - std::chrono::floor<std::chrono::seconds>(t)).count();
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
 }
 
 double duration_s(const JobRecord& r) {
@@ -95,14 +86,14 @@ nlohmann::ordered_json to_json(const JobRecord& r) {
   return {
       {"cluster", r.cluster},
       {"job_id", r.job_id},
-      {"submit_time", utc_text(r.submit_time)},
+      {"submit_time", utc_text(r.submit_time, UtcStyle::kIsoMicros)},
       {"step", r.step},
       {"node", r.node},
       {"user", r.user},
       {"account", r.account},
       {"tags", r.tags},
-      {"start", utc_text(r.start)},
-      {"end", utc_text(r.end)},
+      {"start", utc_text(r.start, UtcStyle::kIsoMicros)},
+      {"end", utc_text(r.end, UtcStyle::kIsoMicros)},
       {"duration_s", duration_s(r)},
       {"exit_code", r.exit_code},
       {"command", r.command},

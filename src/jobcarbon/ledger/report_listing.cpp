@@ -7,18 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include <jobcarbon/ledger/text_table.hpp>
+#include <jobcarbon/ledger/time_text.hpp>
 
 namespace jobcarbon::ledger {
 namespace {
-
-std::string utc_text(Timestamp t) {
-  const auto s = static_cast<std::time_t>(
-      std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count());
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
 
 std::string key_header(Grouping by) {
   std::string h(to_string(by));
@@ -118,8 +110,8 @@ std::string render_json(std::span<const ReportRow> rows, Grouping by,
         {"facility_kwh", r.facility_kwh},
         {"co2_kg", r.co2_kg},
         {"household_days", r.facility_kwh / household.kwh_per_day},
-        {"first_start", utc_text(r.first_start)},
-        {"last_start", utc_text(r.last_start)},
+        {"first_start", utc_text(r.first_start, UtcStyle::kIso)},
+        {"last_start", utc_text(r.last_start, UtcStyle::kIso)},
     };
     if (by == Grouping::kAccount) {
       o["budget_percent"] = r.budget_percent ? nlohmann::ordered_json(*r.budget_percent) : nullptr;
