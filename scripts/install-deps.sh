@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh          what README command 1 (the demo) needs: the compiler and build
 #                                    tools, the libraries, and Debian's PyTorch and scikit-learn
 #   scripts/install-deps.sh --test   also the test and CI tools: clang-format, the sqlite3 shell,
-#                                    hyperfine (benchmarks), procps (ps/pgrep in end-to-end tests)
+#                                    hyperfine (benchmarks), procps (ps/pgrep in end-to-end tests),
+#                                    PostgreSQL (the server the PostgreSQL ledger tests use)
 #
 # The demo list includes GoogleTest and Google Benchmark because a default configure (tests and
 # benchmarks ON) requires them. When every package is already installed nothing is run, so repeated
@@ -18,12 +19,16 @@ demo_packages=(
   g++ cmake make pkg-config
   # libraries
   libcli11-dev nlohmann-json3-dev libfmt-dev libtomlplusplus-dev libsqlite3-dev
+  # libpq-fe.h only: libpq itself is loaded at run time, for postgresql:// ledgers
+  libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # the demo's training script (run with /usr/bin/python3, which sees these)
   python3 python3-torch python3-sklearn
 )
 test_packages=(
   clang-format sqlite3 hyperfine procps
+  # the PostgreSQL ledger's tests run against a real local server (scripts/start-postgres.sh)
+  postgresql
 )
 
 usage() {

@@ -8,6 +8,7 @@
 #include <jobcarbon/cli/budget_command.hpp>
 #include <jobcarbon/cli/intensity_command.hpp>
 #include <jobcarbon/cli/jobs_command.hpp>
+#include <jobcarbon/cli/ledger_command.hpp>
 #include <jobcarbon/cli/report_command.hpp>
 #include <jobcarbon/cli/run_command.hpp>
 #include <jobcarbon/cli/sensors_command.hpp>
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   jobcarbon::cli::add_budget_command(app, exit_code);
   jobcarbon::cli::add_report_command(app);
   jobcarbon::cli::add_show_command(app);
+  jobcarbon::cli::add_ledger_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

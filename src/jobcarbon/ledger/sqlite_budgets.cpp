@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <jobcarbon/ledger/usage_split.hpp>
 #include <jobcarbon/policy/budget_period.hpp>
 
 namespace jobcarbon::ledger {
@@ -87,38 +88,20 @@ constexpr std::string_view kBudgetColumns =
 }  // namespace
 
 std::expected<void, std::string> add_usage(SqliteConnection& db, const JobRecord& job) {
-  using std::chrono::system_clock;
-  auto parts = policy::split_energy(system_clock::time_point(job.start),
-                                    system_clock::time_point(job.end), job.energy_charged);
-  if (!parts) return std::unexpected(fmt::format("{}: {}", db.path().string(), parts.error()));
+  auto deltas = usage_deltas(job);
+  if (!deltas) return std::unexpected(fmt::format("{}: {}", db.path().string(), deltas.error()));
   auto stmt = db.prepare(kAddUsage);
   if (!stmt) return std::unexpected(stmt.error());
-  const int start_year = policy::period_of(system_clock::time_point(job.start)).year;
-  const double total = static_cast<double>(job.energy_charged.value);
-  double co2_left = job.co2_kg;
-  for (std::size_t i = 0; i < parts->size(); ++i) {
-    const auto& part = (*parts)[i];
-    // CO2 in proportion to energy; the last part takes the remainder so the parts add up.
-    const bool last = i + 1 == parts->size();
-    const double co2 =
-        last ? co2_left
-             : (total > 0 ? job.co2_kg * static_cast<double>(part.energy.value) / total : 0.0);
-    co2_left -= co2;
-    const int jobs = part.period.year == start_year ? 1 : 0;
-    // The user's row and the whole account's row ("" user); a job without a user only the latter.
-    const std::string_view users[] = {job.user, ""};
-    for (std::size_t u = job.user.empty() ? 1 : 0; u < 2; ++u) {
-      const std::string_view user = users[u];
-      stmt->bind(1, job.account);
-      stmt->bind(2, user);
-      stmt->bind(3, part.period.year);
-      stmt->bind(4, co2);
-      stmt->bind(5, part.energy.value);
-      stmt->bind(6, jobs);
-      const int rc = stmt->step();
-      stmt->reset();
-      if (rc != SQLITE_DONE) return std::unexpected(db.error(rc));
-    }
+  for (const auto& d : *deltas) {
+    stmt->bind(1, d.account);
+    stmt->bind(2, d.user);
+    stmt->bind(3, d.year);
+    stmt->bind(4, d.co2_kg);
+    stmt->bind(5, d.energy.value);
+    stmt->bind(6, d.jobs);
+    const int rc = stmt->step();
+    stmt->reset();
+    if (rc != SQLITE_DONE) return std::unexpected(db.error(rc));
   }
   return {};
 }

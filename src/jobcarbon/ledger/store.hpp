@@ -103,8 +103,9 @@ struct LedgerLocation {
 // or an unknown scheme.
 std::expected<LedgerLocation, std::string> parse_ledger_url(const std::string& url_or_path);
 
-// Return a Store for the ledger at url_or_path (see parse_ledger_url). PostgreSQL ledgers are an
-// error until issue #3 builds them (no PostgreSQL client is linked into this binary).
+// Return a Store for the ledger at url_or_path (see parse_ledger_url): open_sqlite_store or, for
+// postgresql:// and postgres:// URLs, open_pg_store (libpq is loaded at run time only then; an
+// error says so when it is not installed).
 std::expected<std::unique_ptr<Store>, std::string> open_store(const std::string& url_or_path,
                                                               OpenMode mode = OpenMode::kReadWrite);
 

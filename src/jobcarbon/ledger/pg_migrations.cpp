@@ -1,0 +1,239 @@
+#include <jobcarbon/ledger/pg_migrations.hpp>
+
+#include <array>
+
+namespace jobcarbon::ledger {
+namespace {
+
+// Columns as in SQLite's 0001 (bigint microseconds and microjoules, the same names). Text columns
+// compared or ordered by the ledger use COLLATE "C": byte order, as SQLite's, whatever the
+// database's locale, so listings and reports sort the same on both backends. The identity column
+// needs no sequence privilege, so INSERT on the table is all a writer needs.
+constexpr std::string_view k0001Jobs = R"sql(
+CREATE TABLE schema_migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  oldest_compatible integer NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  applied_by text NOT NULL DEFAULT ''
+);
+
+CREATE TABLE jobs (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  cluster text COLLATE "C" NOT NULL,
+  job_id text COLLATE "C" NOT NULL,
+  submit_us bigint NOT NULL,
+  step text COLLATE "C" NOT NULL DEFAULT '',
+  node text COLLATE "C" NOT NULL,
+  user_name text COLLATE "C" NOT NULL DEFAULT '',
+  account text COLLATE "C" NOT NULL DEFAULT '',
+  start_us bigint NOT NULL,
+  end_us bigint NOT NULL,
+  exit_code integer NOT NULL,
+  command text NOT NULL DEFAULT '[]',
+  gpu_uj bigint NOT NULL DEFAULT 0,
+  cpu_uj bigint NOT NULL DEFAULT 0,
+  dram_uj bigint NOT NULL DEFAULT 0,
+  node_uj bigint NOT NULL DEFAULT 0,
+  estimated_cpu_uj bigint NOT NULL DEFAULT 0,
+  estimated_memory_uj bigint NOT NULL DEFAULT 0,
+  charged_uj bigint NOT NULL,
+  machine_uj bigint NOT NULL DEFAULT 0,
+  unallocated_uj bigint NOT NULL DEFAULT 0,
+  method text NOT NULL,
+  gpu_count integer NOT NULL DEFAULT 0,
+  gpu_model text COLLATE "C" NOT NULL DEFAULT '',
+  intensity_kg_per_kwh double precision NOT NULL,
+  intensity_zone text NOT NULL DEFAULT '',
+  intensity_dataset text NOT NULL DEFAULT '',
+  intensity_year integer NOT NULL DEFAULT 0,
+  pue double precision NOT NULL DEFAULT 1.0,
+  co2_kg double precision NOT NULL,
+  report_json text NOT NULL DEFAULT '',
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  recorded_by text NOT NULL DEFAULT '',
+  UNIQUE (cluster, job_id, submit_us, step, node)
+);
+CREATE INDEX jobs_by_start ON jobs (start_us);
+CREATE INDEX jobs_by_account ON jobs (account, start_us);
+CREATE INDEX jobs_by_user ON jobs (user_name, start_us);
+CREATE INDEX jobs_by_job_id ON jobs (job_id);
+
+CREATE TABLE job_tags (
+  job bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  key text COLLATE "C" NOT NULL,
+  value text COLLATE "C" NOT NULL,
+  PRIMARY KEY (job, key)
+);
+CREATE INDEX job_tags_by_key ON job_tags (key, value);
+
+GRANT USAGE ON SCHEMA jobcarbon TO jobcarbon_reader, jobcarbon_writer, jobcarbon_admin;
+GRANT SELECT ON schema_migrations, jobs, job_tags
+  TO jobcarbon_reader, jobcarbon_writer, jobcarbon_admin;
+GRANT INSERT ON jobs, job_tags TO jobcarbon_writer;
+)sql";
+
+// SQLite's 0002 plus what only a server can enforce:
+// - the audit trail is written by a trigger on budgets (SECURITY DEFINER: no role may INSERT into
+//   budget_audit itself), so SQL typed by hand is audited too. `who` is the database role
+//   (session_user); client_user is the user jobcarbon reported (set_budget's WHO, through the
+//   transaction-local setting jobcarbon.who; '' for SQL by hand). set_budget passes the account's
+//   parent before its change in jobcarbon.old_parent ('none' or 'p:NAME'), so the audit's old
+//   value shows the old parent as on SQLite.
+// - private data (settings.private_data = 'on'): row-level security shows a role that is neither
+//   writer nor admin only the jobs whose user is its session_user, and usage totals of its own
+//   user rows and of the accounts it belongs to (account_users, or where it has jobs).
+// The backfill charges each existing job to the year it started, as SQLite's does.
+constexpr std::string_view k0002Budgets = R"sql(
+CREATE TABLE budgets (
+  account text COLLATE "C" NOT NULL,
+  user_name text COLLATE "C" NOT NULL DEFAULT '',
+  period_year integer NOT NULL,
+  limit_kg double precision NULL,
+  limit_uj bigint NULL,
+  policy text NOT NULL DEFAULT 'warn' CHECK (policy IN ('warn', 'deny', 'stop')),
+  warn_at_bp integer NOT NULL DEFAULT 8000,
+  updated_at text NOT NULL,
+  updated_by text NOT NULL,
+  PRIMARY KEY (account, user_name, period_year)
+);
+
+CREATE TABLE budget_audit (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT now(),
+  who text NOT NULL,
+  client_user text NOT NULL DEFAULT '',
+  account text COLLATE "C" NOT NULL,
+  user_name text COLLATE "C" NOT NULL,
+  period_year integer NOT NULL,
+  old jsonb NULL,
+  new jsonb NULL
+);
+
+CREATE TABLE account_parents (
+  account text COLLATE "C" PRIMARY KEY,
+  parent text COLLATE "C" NOT NULL
+);
+CREATE INDEX account_parents_by_parent ON account_parents (parent);
+
+CREATE TABLE usage_totals (
+  account text COLLATE "C" NOT NULL,
+  user_name text COLLATE "C" NOT NULL,
+  period_year integer NOT NULL,
+  co2_kg double precision NOT NULL DEFAULT 0,
+  energy_uj bigint NOT NULL DEFAULT 0,
+  jobs bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (account, user_name, period_year)
+);
+
+INSERT INTO usage_totals (account, user_name, period_year, co2_kg, energy_uj, jobs)
+  SELECT account, user_name,
+         extract(year FROM to_timestamp(start_us / 1000000) AT TIME ZONE 'UTC')::integer,
+         sum(co2_kg), sum(charged_uj), count(*)
+  FROM jobs WHERE user_name <> '' GROUP BY 1, 2, 3;
+INSERT INTO usage_totals (account, user_name, period_year, co2_kg, energy_uj, jobs)
+  SELECT account, '', extract(year FROM to_timestamp(start_us / 1000000) AT TIME ZONE 'UTC')::integer,
+         sum(co2_kg), sum(charged_uj), count(*)
+  FROM jobs GROUP BY 1, 3;
+
+CREATE TABLE settings (
+  key text PRIMARY KEY,
+  value text NOT NULL
+);
+INSERT INTO settings (key, value) VALUES ('private_data', 'off');
+
+CREATE TABLE account_users (
+  account text COLLATE "C" NOT NULL,
+  user_name text COLLATE "C" NOT NULL,
+  PRIMARY KEY (account, user_name)
+);
+CREATE INDEX account_users_by_user ON account_users (user_name);
+
+CREATE FUNCTION budget_json(b budgets, parent text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, jobcarbon AS $f$
+  SELECT jsonb_build_object('limit_kg', b.limit_kg, 'limit_uj', b.limit_uj, 'policy', b.policy,
+                            'warn_at_bp', b.warn_at_bp)
+         || CASE WHEN parent IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('parent', parent) END
+$f$;
+
+CREATE FUNCTION audit_budget() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, jobcarbon AS $f$
+DECLARE
+  b budgets;
+  parent_now text;
+  parent_before text;
+  marker text := current_setting('jobcarbon.old_parent', true);
+BEGIN
+  IF TG_OP = 'DELETE' THEN b := OLD; ELSE b := NEW; END IF;
+  SELECT p.parent INTO parent_now FROM account_parents p WHERE p.account = b.account;
+  IF marker IS NULL OR marker = '' THEN
+    parent_before := parent_now;
+  ELSIF marker = 'none' THEN
+    parent_before := NULL;
+  ELSE
+    parent_before := substr(marker, 3);
+  END IF;
+  INSERT INTO budget_audit (who, client_user, account, user_name, period_year, old, new)
+  VALUES (session_user, coalesce(current_setting('jobcarbon.who', true), ''), b.account,
+          b.user_name, b.period_year,
+          CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE budget_json(OLD, parent_before) END,
+          CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE budget_json(NEW, parent_now) END);
+  RETURN NULL;
+END
+$f$;
+CREATE TRIGGER budgets_audit AFTER INSERT OR UPDATE OR DELETE ON budgets
+  FOR EACH ROW EXECUTE FUNCTION audit_budget();
+
+CREATE FUNCTION sees_everything() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, jobcarbon AS $f$
+  SELECT coalesce((SELECT value FROM settings WHERE key = 'private_data'), 'off') <> 'on'
+      OR pg_has_role(session_user, 'jobcarbon_writer', 'MEMBER')
+      OR pg_has_role(session_user, 'jobcarbon_admin', 'MEMBER')
+$f$;
+
+ALTER TABLE jobs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY jobs_read ON jobs FOR SELECT
+  USING ((SELECT sees_everything()) OR user_name = session_user);
+CREATE POLICY jobs_append ON jobs FOR INSERT WITH CHECK (true);
+
+ALTER TABLE job_tags ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_tags_read ON job_tags FOR SELECT
+  USING ((SELECT sees_everything()) OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = job_tags.job));
+CREATE POLICY job_tags_append ON job_tags FOR INSERT WITH CHECK (true);
+
+ALTER TABLE usage_totals ENABLE ROW LEVEL SECURITY;
+CREATE POLICY usage_totals_read ON usage_totals FOR SELECT
+  USING ((SELECT sees_everything()) OR user_name = session_user
+         OR (user_name = '' AND (
+               account IN (SELECT a.account FROM account_users a WHERE a.user_name = session_user)
+               OR account IN (SELECT j.account FROM jobs j WHERE j.user_name = session_user))));
+CREATE POLICY usage_totals_add ON usage_totals FOR INSERT WITH CHECK (true);
+CREATE POLICY usage_totals_update ON usage_totals FOR UPDATE USING (true);
+
+ALTER TABLE account_users ENABLE ROW LEVEL SECURITY;
+CREATE POLICY account_users_read ON account_users FOR SELECT
+  USING ((SELECT sees_everything()) OR user_name = session_user);
+CREATE POLICY account_users_change ON account_users FOR ALL
+  USING (pg_has_role(session_user, 'jobcarbon_admin', 'MEMBER'))
+  WITH CHECK (pg_has_role(session_user, 'jobcarbon_admin', 'MEMBER'));
+
+GRANT SELECT ON budgets, budget_audit, account_parents, usage_totals, settings, account_users
+  TO jobcarbon_reader, jobcarbon_writer, jobcarbon_admin;
+GRANT INSERT, UPDATE ON usage_totals TO jobcarbon_writer;
+GRANT INSERT, UPDATE, DELETE ON budgets, account_parents, settings, account_users
+  TO jobcarbon_admin;
+)sql";
+
+// Versions, names and oldest_compatible as kSqliteMigrations (migrations.cpp).
+constexpr std::array kPgMigrations = {
+    Migration{1, "0001_jobs", k0001Jobs, 1},
+    Migration{2, "0002_budgets", k0002Budgets, 2},
+};
+
+}  // namespace
+
+std::span<const Migration> pg_migrations() {
+  return kPgMigrations;
+}
+
+}  // namespace jobcarbon::ledger

@@ -1,0 +1,598 @@
+// The Store contract, one suite run on both backends (SQLite file, PostgreSQL database): the same
+// calls must give the same answers, hand-checked. Each test gets a fresh ledger.
+#include <jobcarbon/ledger/store.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <jobcarbon/ledger/budget_check.hpp>
+#include <jobcarbon/ledger/pg_test_support.hpp>
+#include <jobcarbon/ledger/test_support.hpp>
+#include <jobcarbon/testing/temp_dir.hpp>
+
+namespace jobcarbon::ledger {
+namespace {
+
+using testing::at_s;
+using ::testing::HasSubstr;
+using testing::sample_record;
+
+constexpr std::int64_t kHour = 3600;
+constexpr std::int64_t kKwh = 3'600'000'000'000;  // µJ
+// 2026-01-01T00:00Z is a Thursday (ISO 2026-W01); 2027-01-01 a Friday (ISO 2026-W53);
+// 2024-12-30 a Monday (ISO 2025-W01).
+constexpr std::int64_t k20260101 = 1'767'225'600;
+constexpr std::int64_t k20270101 = 1'798'761'600;
+constexpr std::int64_t k20241230 = 1'735'516'800;
+
+enum class Backend { kSqlite, kPostgresql };
+
+std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "Sqlite" : "Postgresql";
+}
+
+class StoreContract : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Backend::kPostgresql) {
+      JOBCARBON_PG_DATABASE_OR_SKIP(pg_);
+      url_ = pg_->url();
+    } else {
+      url_ = (dir_ / "ledger.db").string();
+    }
+    store_ = open();
+  }
+
+  std::unique_ptr<Store> open() {
+    auto s = open_store(url_, OpenMode::kReadWrite);
+    if (!s) throw std::runtime_error(s.error());
+    return std::move(*s);
+  }
+
+  // The single integer SQL returns on the ledger (SQL both backends understand).
+  std::int64_t raw_int(const std::string& sql) {
+    if (pg_) return pg_->raw_int(sql);
+    return testing::raw_int(dir_ / "ledger.db", sql);
+  }
+
+  // The calendar year (UTC) of jobs.start_us, in the backend's SQL.
+  std::string start_year_sql() const {
+    return pg_ ? "extract(year FROM to_timestamp(start_us / 1000000) AT TIME ZONE 'UTC')::integer"
+               : "CAST(strftime('%Y', start_us / 1000000, 'unixepoch') AS INTEGER)";
+  }
+
+  // The calendar year (UTC) of jobs.end_us.
+  std::string end_year_sql() const {
+    std::string sql = start_year_sql();
+    return sql.replace(sql.find("start_us"), 8, "end_us");
+  }
+
+  // Rows where usage_totals and the jobs table disagree (energy and job counts exactly, CO2 to
+  // 1e-9 kg) over every (account, user) and (account, '') key, plus job counts per start year.
+  std::int64_t mismatches() {
+    const std::string expected = R"sql(
+      SELECT account, user_name AS u, sum(charged_uj) AS e, count(*) AS n, sum(co2_kg) AS c
+        FROM jobs WHERE user_name <> '' GROUP BY 1, 2
+      UNION ALL SELECT account, '', sum(charged_uj), count(*), sum(co2_kg) FROM jobs GROUP BY 1)sql";
+    const std::string actual =
+        "SELECT account, user_name AS u, sum(energy_uj) AS e, sum(jobs) AS n, sum(co2_kg) AS c "
+        "FROM usage_totals GROUP BY 1, 2";
+    const std::string by_year = fmt::format(R"sql(
+      SELECT account, user_name, {0} AS y, count(*) AS n FROM jobs WHERE user_name <> ''
+        GROUP BY 1, 2, 3
+      UNION ALL SELECT account, '', {0}, count(*) FROM jobs GROUP BY 1, 3)sql",
+                                            start_year_sql());
+    const std::string year_actual =
+        "SELECT account, user_name, period_year, jobs FROM usage_totals WHERE jobs > 0";
+    const auto count_except = [&](const std::string& a, const std::string& b) {
+      return raw_int(
+          fmt::format("SELECT count(*) FROM (SELECT * FROM ({}) x EXCEPT SELECT * "
+                      "FROM ({}) y) z",
+                      a, b));
+    };
+    const std::string e4 = fmt::format("SELECT account, u, e, n FROM ({}) q", expected);
+    const std::string a4 = fmt::format("SELECT account, u, e, n FROM ({}) q", actual);
+    return count_except(e4, a4) + count_except(a4, e4) +
+           raw_int(fmt::format("SELECT count(*) FROM ({}) x JOIN ({}) y USING (account, u) "
+                               "WHERE abs(x.c - y.c) > 1e-9",
+                               expected, actual)) +
+           count_except(by_year, year_actual) + count_except(year_actual, by_year);
+  }
+
+  jobcarbon::testing::TempDir dir_;
+  std::unique_ptr<testing::PgTestDatabase> pg_;
+  std::string url_;
+  std::unique_ptr<Store> store_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContract,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgresql), backend_name);
+
+BudgetRecord kg_budget(std::string account, std::string user, int year, double kg,
+                       policy::Policy pol = policy::Policy::kWarn) {
+  BudgetRecord b;
+  b.account = std::move(account);
+  b.user = std::move(user);
+  b.year = year;
+  b.limit_kg = KgCo2{kg};
+  b.policy = pol;
+  return b;
+}
+
+TEST_P(StoreContract, RoundTripsEveryFieldExactly) {
+  JobRecord r = sample_record("4711", at_s(1'767'225'600) + std::chrono::microseconds(123'456));
+  r.step = "batch";
+  r.exit_code = 137;
+  r.energy.estimated_cpu = Microjoules(7);
+  r.energy.estimated_memory = Microjoules(9'007'199'254'740'993);  // > 2^53: no double in between
+  r.energy_charged = r.energy.total();
+  r.command = {"sh", "-c", "echo 'it''s' \"quoted\" \\ back"};
+  r.intensity_kg_per_kwh = 0.1 + 0.2;  // 0.30000000000000004: shortest text must round-trip
+  r.co2_kg = 1.0 / 3.0;
+  ASSERT_EQ(store_->append(r).value(), true);
+  JobFilter all;
+  all.with_report = true;
+  auto back = store_->list_jobs(all);
+  ASSERT_TRUE(back) << back.error();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0], r);
+  auto without = store_->list_jobs({});
+  ASSERT_TRUE(without) << without.error();
+  EXPECT_EQ((*without)[0].report_json, "");
+  EXPECT_EQ((*without)[0].tags, r.tags);
+}
+
+TEST_P(StoreContract, SameKeyTwiceIsWrittenOnceAndCountedOnce) {
+  const JobRecord r = sample_record("1", at_s(k20260101 + kHour));
+  EXPECT_EQ(store_->append(r).value(), true);
+  JobRecord again = r;
+  again.co2_kg = 99;  // a retried write with other numbers changes nothing
+  EXPECT_EQ(store_->append(again).value(), false);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM jobs"), 1);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM job_tags"), 2);
+  auto u = store_->usage("vision-lab", "ada", 2026);
+  ASSERT_TRUE(u) << u.error();
+  EXPECT_EQ(u->jobs, 1);
+  EXPECT_EQ(u->energy, Microjoules(3'300'000));
+  EXPECT_DOUBLE_EQ(u->co2.value, r.co2_kg);
+  EXPECT_EQ(store_->usage("vision-lab", "", 2026).value(), *u);
+}
+
+TEST_P(StoreContract, EachKeyPartMakesADistinctRecord) {
+  const JobRecord base = sample_record("1", at_s(k20260101));
+  ASSERT_TRUE(store_->append(base).value());
+  JobRecord other = base;
+  other.submit_time += std::chrono::seconds(1);  // Slurm reused the id: another job
+  EXPECT_EQ(store_->append(other).value(), true);
+  other = base;
+  other.cluster = "hpc";
+  EXPECT_EQ(store_->append(other).value(), true);
+  other = base;
+  other.step = "0";
+  EXPECT_EQ(store_->append(other).value(), true);
+  other = base;
+  other.node = "gpu-node-02";
+  EXPECT_EQ(store_->append(other).value(), true);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM jobs"), 5);
+  EXPECT_EQ(store_->usage("vision-lab", "ada", 2026).value().jobs, 5);
+}
+
+TEST_P(StoreContract, ListsNewestFirstAndFiltersByAccountUserAndLast) {
+  const auto add = [&](const char* id, std::int64_t start, const char* account, const char* user) {
+    JobRecord r = sample_record(id, at_s(start));
+    r.account = account;
+    r.user = user;
+    ASSERT_TRUE(store_->append(r).value());
+  };
+  add("a", 1000, "lab", "ada");
+  add("b", 3000, "lab", "bob");
+  add("c", 2000, "other", "ada");
+  add("d", 3000, "lab", "ada");  // same start as b, written later: listed first
+  const auto ids = [&](JobFilter f) {
+    std::vector<std::string> out;
+    auto jobs = store_->list_jobs(f);
+    EXPECT_TRUE(jobs) << jobs.error();
+    for (const auto& j : *jobs) out.push_back(j.job_id);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids({}), (V{"d", "b", "c", "a"}));
+  EXPECT_EQ(ids({"lab", std::nullopt, std::nullopt, false}), (V{"d", "b", "a"}));
+  EXPECT_EQ(ids({std::nullopt, "ada", std::nullopt, false}), (V{"d", "c", "a"}));
+  EXPECT_EQ(ids({"lab", "ada", std::nullopt, false}), (V{"d", "a"}));
+  EXPECT_EQ(ids({std::nullopt, std::nullopt, 2, false}), (V{"d", "b"}));
+  EXPECT_EQ(ids({std::nullopt, std::nullopt, 0, false}), V{});
+  EXPECT_EQ(ids({"nobody", std::nullopt, std::nullopt, false}), V{});
+}
+
+TEST_P(StoreContract, JobRecordsReturnsEveryRecordOfAnIdInKeyOrder) {
+  JobRecord r = sample_record("77", at_s(k20260101));
+  const auto add = [&](const char* cluster, std::int64_t submit, const char* node,
+                       const char* step) {
+    JobRecord x = r;
+    x.cluster = cluster;
+    x.submit_time = at_s(submit);
+    x.node = node;
+    x.step = step;
+    ASSERT_TRUE(store_->append(x).value());
+  };
+  add("local", 20, "n2", "0");
+  add("local", 20, "n1", "batch");
+  add("hpc", 30, "n1", "");
+  add("local", 10, "n9", "");
+  add("local", 20, "n1", "0");
+  ASSERT_TRUE(store_->append(sample_record("78", at_s(k20260101))).value());
+  auto recs = store_->job_records("77");
+  ASSERT_TRUE(recs) << recs.error();
+  std::vector<std::string> got;
+  for (const auto& x : *recs) {
+    got.push_back(fmt::format("{}/{}/{}/{}", x.cluster, x.submit_time.time_since_epoch().count(),
+                              x.node, x.step));
+    EXPECT_EQ(x.report_json, r.report_json);
+    EXPECT_EQ(x.tags, r.tags);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"hpc/30000000/n1/", "local/10000000/n9/",
+                                           "local/20000000/n1/0", "local/20000000/n1/batch",
+                                           "local/20000000/n2/0"}));
+  EXPECT_TRUE(store_->job_records("nope").value().empty());
+}
+
+JobRecord report_record(std::string job, std::string node, std::string account, std::string user,
+                        std::int64_t start_s, std::int64_t seconds, int gpus,
+                        std::int64_t charged_uj, double pue, double co2, std::int64_t machine_uj,
+                        std::int64_t unallocated_uj) {
+  JobRecord r = sample_record(job, at_s(start_s));
+  r.node = std::move(node);
+  r.account = std::move(account);
+  r.user = std::move(user);
+  r.end = r.start + std::chrono::seconds(seconds);
+  r.gpu_count = gpus;
+  r.energy = DomainEnergy{Microjoules(charged_uj), {}, {}, {}, {}, {}};
+  r.energy_charged = Microjoules(charged_uj);
+  r.pue = pue;
+  r.co2_kg = co2;
+  r.machine_energy = Microjoules(machine_uj);
+  r.unallocated_energy = Microjoules(unallocated_uj);
+  return r;
+}
+
+TEST_P(StoreContract, ReportRowsByEachKeyAreTheHandComputedSums) {
+  // As report_test.cpp: j1 on two nodes (1 h, 2 GPUs each), j2 in 2027, j3 in ISO 2025-W01.
+  for (const auto& r :
+       {report_record("j1", "n1", "a", "ada", k20260101, kHour, 2, kKwh, 1.5, 0.5, 4 * kKwh,
+                      kKwh / 2),
+        report_record("j1", "n2", "a", "ada", k20260101, kHour, 2, 2 * kKwh, 1.5, 1.0, 3 * kKwh, 0),
+        report_record("j2", "n1", "b", "bob", k20270101 + 12 * kHour, kHour / 2, 0, kKwh / 2, 1.0,
+                      0.25, kKwh, kKwh / 4),
+        report_record("j3", "n1", "a", "bob", k20241230 + 8 * kHour, 2 * kHour, 1, kKwh, 1.2, 0.4,
+                      2 * kKwh, kKwh)}) {
+    ASSERT_TRUE(store_->append(r).value());
+  }
+  const auto rows =
+      [&](Grouping by, std::optional<Timestamp> since = {}, std::optional<Timestamp> until = {},
+          std::optional<std::string> account = {}, std::optional<std::string> user = {}) {
+        auto r = store_->report_rows(ReportQuery{by, since, until, account, user});
+        EXPECT_TRUE(r) << r.error();
+        return r ? *r : std::vector<ReportRow>{};
+      };
+  const auto keys = [&](Grouping by) {
+    std::vector<std::string> out;
+    for (const auto& r : rows(by)) out.push_back(r.key);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  const auto by_account = rows(Grouping::kAccount);
+  ASSERT_EQ(by_account.size(), 2u);
+  EXPECT_EQ(by_account[0].key, "a");
+  EXPECT_EQ(by_account[0].jobs, 2);
+  EXPECT_EQ(by_account[0].records, 3);
+  EXPECT_DOUBLE_EQ(by_account[0].gpu_hours, 6);
+  EXPECT_EQ(by_account[0].energy_charged, Microjoules(4 * kKwh));
+  EXPECT_DOUBLE_EQ(by_account[0].facility_kwh, 1.5 + 3.0 + 1.2);
+  EXPECT_EQ(by_account[0].machine_energy, Microjoules(9 * kKwh));
+  EXPECT_EQ(by_account[0].unallocated_energy, Microjoules(kKwh * 3 / 2));
+  EXPECT_DOUBLE_EQ(by_account[0].co2_kg, 1.9);
+  EXPECT_EQ(by_account[0].first_start, at_s(k20241230 + 8 * kHour));
+  EXPECT_EQ(by_account[0].last_start, at_s(k20260101));
+  EXPECT_FALSE(by_account[0].budget_percent.has_value());
+  EXPECT_EQ(by_account[1].key, "b");
+  EXPECT_EQ(by_account[1].jobs, 1);
+  EXPECT_EQ(by_account[1].energy_charged, Microjoules(kKwh / 2));
+  EXPECT_EQ(keys(Grouping::kUser), (V{"ada", "bob"}));
+  EXPECT_EQ(keys(Grouping::kNode), (V{"n1", "n2"}));
+  EXPECT_EQ(keys(Grouping::kMonth), (V{"2024-12", "2026-01", "2027-01"}));
+  EXPECT_EQ(keys(Grouping::kWeek), (V{"2025-W01", "2026-W01", "2026-W53"}));
+  const auto by_node = rows(Grouping::kNode);
+  EXPECT_EQ(by_node[0].jobs, 3);
+  EXPECT_EQ(by_node[0].machine_energy, Microjoules(7 * kKwh));
+  EXPECT_EQ(by_node[0].unallocated_energy, Microjoules(kKwh * 7 / 4));
+  // Filters: since inclusive, until exclusive, on the start time; account and user.
+  const auto in_2026 = rows(Grouping::kAccount, at_s(k20260101), at_s(k20270101 + 12 * kHour));
+  ASSERT_EQ(in_2026.size(), 1u);
+  EXPECT_EQ(in_2026[0].records, 2);
+  const auto bob_in_a = rows(Grouping::kUser, {}, {}, "a", "bob");
+  ASSERT_EQ(bob_in_a.size(), 1u);
+  EXPECT_EQ(bob_in_a[0].key, "bob");
+  EXPECT_EQ(bob_in_a[0].records, 1);
+  EXPECT_TRUE(rows(Grouping::kAccount, {}, {}, "nobody").empty());
+}
+
+TEST_P(StoreContract, ReportKeysSortBytewise) {
+  // Bytewise (as SQLite): uppercase before lowercase, '_' between them, UTF-8 after ASCII.
+  for (const char* account : {"b", "B", "_x", "é", "a b", "a"}) {
+    JobRecord r = sample_record(account, at_s(k20260101));
+    r.account = account;
+    ASSERT_TRUE(store_->append(r).value());
+  }
+  auto rows = store_->report_rows(ReportQuery{});
+  ASSERT_TRUE(rows) << rows.error();
+  std::vector<std::string> keys;
+  for (const auto& r : *rows) keys.push_back(r.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"B", "_x", "a", "a b", "b", "é"}));
+}
+
+TEST_P(StoreContract, BudgetsAreStoredListedReplacedAndAudited) {
+  ASSERT_TRUE(store_->set_budget(kg_budget("lab", "", 2026, 1200, policy::Policy::kDeny),
+                                 std::nullopt, "alice"));
+  BudgetRecord kwh;
+  kwh.account = "lab";
+  kwh.user = "ada";
+  kwh.year = 2026;
+  kwh.limit_energy = Microjoules(5 * kKwh);
+  kwh.warn_at.basis_points = 9000;
+  ASSERT_TRUE(store_->set_budget(kwh, std::nullopt, "alice"));
+  ASSERT_TRUE(store_->set_budget(kg_budget("dept", "", 2025, 10), std::nullopt, "alice"));
+  // Replaced: same account, user and year.
+  ASSERT_TRUE(
+      store_->set_budget(kg_budget("lab", "", 2026, 1500, policy::Policy::kStop), "dept", "bob"));
+  auto all = store_->list_budgets(std::nullopt, std::nullopt);
+  ASSERT_TRUE(all) << all.error();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].account, "dept");  // by year, account, user
+  EXPECT_EQ((*all)[1].account, "lab");
+  EXPECT_EQ((*all)[1].user, "");
+  EXPECT_EQ((*all)[1].limit_kg, KgCo2{1500});
+  EXPECT_EQ((*all)[1].policy, policy::Policy::kStop);
+  EXPECT_EQ((*all)[1].updated_by, "bob");
+  EXPECT_FALSE((*all)[1].updated_at.empty());
+  EXPECT_EQ((*all)[2].user, "ada");
+  EXPECT_EQ((*all)[2].limit_energy, Microjoules(5 * kKwh));
+  EXPECT_FALSE((*all)[2].limit_kg.has_value());
+  EXPECT_EQ((*all)[2].warn_at.basis_points, 9000);
+  EXPECT_EQ(store_->list_budgets("lab", 2026).value().size(), 2u);
+  EXPECT_EQ(store_->list_budgets(std::nullopt, 2025).value().size(), 1u);
+  EXPECT_TRUE(store_->list_budgets("lab", 2025).value().empty());
+  EXPECT_EQ(store_->account_chain("lab").value(), (std::vector<std::string>{"lab", "dept"}));
+  // One audit row per change, the first with no old value.
+  EXPECT_EQ(raw_int("SELECT count(*) FROM budget_audit"), 4);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM budget_audit WHERE old IS NULL"), 3);
+}
+
+TEST_P(StoreContract, InvalidBudgetsAndCyclesAreRefusedWithNothingChanged) {
+  ASSERT_TRUE(store_->set_budget(kg_budget("child", "", 2026, 1), "parent", "root"));
+  BudgetRecord bad = kg_budget("", "", 2026, 1);
+  EXPECT_THAT(store_->set_budget(bad, std::nullopt, "root").error(), HasSubstr("account is empty"));
+  bad = kg_budget("x", "", 0, 1);
+  EXPECT_THAT(store_->set_budget(bad, std::nullopt, "root").error(), HasSubstr("year 0"));
+  bad = kg_budget("x", "", 2026, -5);
+  EXPECT_THAT(store_->set_budget(bad, std::nullopt, "root").error(), HasSubstr("limit -5 kg"));
+  bad.limit_kg = KgCo2{std::numeric_limits<double>::infinity()};
+  EXPECT_THAT(store_->set_budget(bad, std::nullopt, "root").error(), HasSubstr("not a finite"));
+  bad = kg_budget("x", "", 2026, 1);
+  bad.limit_energy = Microjoules(1);
+  EXPECT_THAT(store_->set_budget(bad, std::nullopt, "root").error(), HasSubstr("exactly one"));
+  auto cycle = store_->set_budget(kg_budget("parent", "", 2026, 1), "child", "root");
+  ASSERT_FALSE(cycle);
+  EXPECT_THAT(cycle.error(), HasSubstr("cycle"));
+  EXPECT_THAT(store_->set_budget(kg_budget("a", "", 2026, 1), "a", "root").error(),
+              HasSubstr("cannot have parent"));
+  EXPECT_EQ(raw_int("SELECT count(*) FROM budgets"), 1);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM budget_audit"), 1);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM account_parents"), 1);
+}
+
+TEST_P(StoreContract, ParentUsageIncludesDescendantsAndChecksWalkTheChain) {
+  ASSERT_TRUE(store_->set_budget(kg_budget("dept", "", 2026, 10, policy::Policy::kDeny),
+                                 std::nullopt, "root"));
+  ASSERT_TRUE(
+      store_->set_budget(kg_budget("lab", "", 2026, 100, policy::Policy::kDeny), "dept", "root"));
+  ASSERT_TRUE(store_->set_budget(kg_budget("team", "", 2026, 100), "lab", "root"));
+  const auto add = [&](const char* id, const char* account, double co2) {
+    JobRecord r = sample_record(id, at_s(k20260101 + kHour));
+    r.account = account;
+    r.co2_kg = co2;
+    ASSERT_TRUE(store_->append(r).value());
+  };
+  add("1", "team", 4);
+  add("2", "lab", 3);
+  add("3", "dept", 2);
+  add("4", "elsewhere", 50);
+  EXPECT_DOUBLE_EQ(store_->usage("dept", "", 2026).value().co2.value, 9);
+  EXPECT_DOUBLE_EQ(store_->usage("lab", "", 2026).value().co2.value, 7);
+  EXPECT_DOUBLE_EQ(store_->usage("team", "", 2026).value().co2.value, 4);
+  EXPECT_EQ(store_->usage("dept", "", 2026).value().jobs, 3);
+  EXPECT_EQ(store_->usage("dept", "ada", 2026).value().jobs, 3);
+  EXPECT_EQ(store_->usage("dept", "", 2025).value().jobs, 0);
+  EXPECT_EQ(store_->account_chain("team").value(),
+            (std::vector<std::string>{"team", "lab", "dept"}));
+  EXPECT_EQ(store_->account_chain("nobody").value(), (std::vector<std::string>{"nobody"}));
+  // team's own limit allows 2 kg more, but dept (9 of 10 used, deny) does not.
+  auto v = check_budget(*store_, "team", "ada", KgCo2{2}, 2026);
+  ASSERT_TRUE(v) << v.error();
+  EXPECT_EQ(v->decision, policy::Decision::kDeny);
+  EXPECT_EQ(v->account, "dept");
+  v = check_budget(*store_, "team", "ada", KgCo2{0.5}, 2026);
+  ASSERT_TRUE(v) << v.error();
+  EXPECT_NE(v->decision, policy::Decision::kDeny);
+}
+
+TEST_P(StoreContract, AJobAcrossNewYearIsSplitExactlyByTime) {
+  // 23:00 on Dec 31 to 02:00 on Jan 1: a third of the time in 2025, two thirds in 2026.
+  JobRecord r = sample_record("ny", at_s(k20260101 - 3600));
+  r.end = at_s(k20260101 + 7200);
+  r.energy = DomainEnergy{Microjoules(3'000'000'001), {}, {}, {}, {}, {}};
+  r.energy_charged = r.energy.total();
+  r.co2_kg = 3.0;
+  ASSERT_TRUE(store_->append(r).value());
+  const Usage y25 = store_->usage("vision-lab", "ada", 2025).value();
+  const Usage y26 = store_->usage("vision-lab", "ada", 2026).value();
+  EXPECT_EQ(y25.energy, Microjoules(1'000'000'000));
+  EXPECT_EQ(y26.energy, Microjoules(2'000'000'001));
+  EXPECT_EQ(y25.jobs, 1);  // counted in the year it started
+  EXPECT_EQ(y26.jobs, 0);
+  EXPECT_NEAR(y25.co2.value, 1.0, 1e-9);
+  EXPECT_NEAR(y26.co2.value, 2.0, 1e-9);
+  EXPECT_DOUBLE_EQ(y25.co2.value + y26.co2.value, 3.0);
+  EXPECT_EQ(store_->usage("vision-lab", "", 2026).value(), y26);
+  EXPECT_EQ(mismatches(), 0) << "per start year the job counts once";
+}
+
+TEST_P(StoreContract, TotalsEqualTheJobsAfterRandomAppendsWithDuplicates) {
+  std::mt19937_64 rng(20260101);
+  const char* accounts[] = {"a", "b", "c"};
+  const char* users[] = {"ada", "bob", ""};
+  int inserted = 0;
+  for (int i = 0; i < 200; ++i) {
+    const int id = static_cast<int>(rng() % 100);  // about half are repeats of a key
+    JobRecord r = sample_record(std::to_string(id),
+                                at_s(k20260101 - 864'000 + static_cast<std::int64_t>(id) * 15'000));
+    r.end = r.start + std::chrono::seconds(static_cast<std::int64_t>(id) * 2591 % 259'200);
+    r.account = accounts[id % 3];
+    r.user = users[(id / 3) % 3];
+    r.energy = DomainEnergy{Microjoules(1'000'003LL * id + 7), {}, {}, {}, {}, {}};
+    r.energy_charged = r.energy.total();
+    r.co2_kg = 0.000123 * id + 0.5;
+    auto res = store_->append(r);
+    ASSERT_TRUE(res) << res.error();
+    inserted += *res ? 1 : 0;
+  }
+  EXPECT_EQ(raw_int("SELECT count(*) FROM jobs"), inserted);
+  EXPECT_LT(inserted, 200);
+  EXPECT_GT(raw_int(fmt::format("SELECT count(*) FROM jobs WHERE {} < {}", start_year_sql(),
+                                end_year_sql())),
+            0);  // some jobs span New Year
+  EXPECT_EQ(mismatches(), 0);
+}
+
+TEST_P(StoreContract, HostileAccountNamesRoundTripAndDoNoHarm) {
+  const std::vector<std::string> names = {"it's",
+                                          "a \"quoted\" name",
+                                          "  spaces  ",
+                                          "Forschungsgruppe Ökologie 森林",
+                                          "'; DROP TABLE jobs; --",
+                                          "back\\slash",
+                                          "{brace,comma}",
+                                          "$1"};
+  std::int64_t n = 0;
+  for (const auto& name : names) {
+    ++n;
+    JobRecord r = sample_record(std::to_string(n), at_s(k20260101 + n));
+    r.account = name;
+    r.user = name;
+    r.tags = {{name, name}};
+    r.command = {name};
+    ASSERT_TRUE(store_->append(r).value()) << name;
+    ASSERT_TRUE(store_->set_budget(kg_budget(name, name, 2026, 1), std::nullopt, name)) << name;
+  }
+  ASSERT_TRUE(store_->set_budget(kg_budget(names[0], "", 2026, 1), names[4], "root"));
+  for (const auto& name : names) {
+    JobFilter f;
+    f.account = name;
+    auto jobs = store_->list_jobs(f);
+    ASSERT_TRUE(jobs) << jobs.error();
+    ASSERT_EQ(jobs->size(), 1u) << name;
+    EXPECT_EQ((*jobs)[0].account, name);
+    EXPECT_EQ((*jobs)[0].user, name);
+    EXPECT_EQ((*jobs)[0].tags.at(name), name);
+    EXPECT_EQ((*jobs)[0].command, std::vector<std::string>{name});
+    auto budgets = store_->list_budgets(name, 2026);
+    ASSERT_TRUE(budgets) << budgets.error();
+    ASSERT_FALSE(budgets->empty()) << name;
+    EXPECT_EQ(budgets->back().user, name);
+    EXPECT_EQ(store_->usage(name, name, 2026).value().jobs, 1) << name;
+  }
+  EXPECT_EQ(store_->account_chain(names[0]).value(),
+            (std::vector<std::string>{names[0], names[4]}));
+  EXPECT_EQ(raw_int("SELECT count(*) FROM jobs"), static_cast<std::int64_t>(names.size()));
+}
+
+TEST_P(StoreContract, InvalidRecordsAreRefusedWithNothingWritten) {
+  const JobRecord good = sample_record("1", at_s(k20260101));
+  std::vector<std::pair<JobRecord, std::string>> cases;
+  JobRecord r = good;
+  r.job_id = "";
+  cases.emplace_back(r, "job_id is empty");
+  r = good;
+  r.node = "";
+  cases.emplace_back(r, "node is empty");
+  r = good;
+  r.method = "guessed";
+  cases.emplace_back(r, "method is 'guessed'");
+  r = good;
+  r.end = r.start - std::chrono::seconds(1);
+  cases.emplace_back(r, "end is before start");
+  r = good;
+  r.gpu_count = -1;
+  cases.emplace_back(r, "gpu_count is negative");
+  for (const auto& [record, why] : cases) {
+    auto res = store_->append(record);
+    ASSERT_FALSE(res) << why;
+    EXPECT_THAT(res.error(), HasSubstr(why));
+    EXPECT_THAT(res.error(), HasSubstr(store_->describe()));
+  }
+  EXPECT_EQ(raw_int("SELECT count(*) FROM jobs"), 0);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM usage_totals"), 0);
+}
+
+TEST_P(StoreContract, ThirtyTwoProcessesAppendingAndCheckingLoseAndDoubleCountNothing) {
+  ASSERT_TRUE(store_->set_budget(kg_budget("lab", "", 2026, 1e6), std::nullopt, "root"));
+  store_.reset();                                           // each child opens its own connection
+  constexpr int kProcesses = 32, kEach = 40, kStride = 20;  // neighbours share 20 keys
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int bad = 0;
+      auto store = open_store(url_, OpenMode::kReadWrite);
+      if (!store) _exit(10);
+      for (int i = 0; i < kEach; ++i) {
+        const int id = p * kStride + i;
+        // Around New Year, up to 3 h long: some are split between 2025 and 2026.
+        JobRecord r = sample_record(std::to_string(id), at_s(k20260101 - 3600 + id * 60));
+        r.end = r.start + std::chrono::seconds(id % 7 * 1800);
+        r.account = id % 2 ? "lab" : "other";
+        r.user = id % 3 ? "ada" : "bob";
+        r.energy = DomainEnergy{Microjoules(1'000'003LL * id + 1), {}, {}, {}, {}, {}};
+        r.energy_charged = r.energy.total();
+        r.co2_kg = 0.25 * id;
+        if (!(*store)->append(r)) ++bad;
+        if (!check_budget(**store, "lab", "ada", KgCo2{1}, 2026)) ++bad;
+      }
+      _exit(bad == 0 ? 0 : 11);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  EXPECT_EQ(raw_int("SELECT count(*) FROM jobs"), (kProcesses - 1) * kStride + kEach);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM (SELECT DISTINCT cluster, job_id, submit_us, step, "
+                    "node FROM jobs) k"),
+            (kProcesses - 1) * kStride + kEach);
+  EXPECT_GT(raw_int(fmt::format("SELECT count(*) FROM jobs WHERE {} < {}", start_year_sql(),
+                                end_year_sql())),
+            0);  // some jobs were split across New Year
+  EXPECT_EQ(mismatches(), 0);
+}
+
+}  // namespace
+}  // namespace jobcarbon::ledger

@@ -1,0 +1,35 @@
+#include <jobcarbon/ledger/usage_split.hpp>
+
+#include <chrono>
+
+#include <jobcarbon/policy/budget_period.hpp>
+
+namespace jobcarbon::ledger {
+
+std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord& job) {
+  using std::chrono::system_clock;
+  auto parts = policy::split_energy(system_clock::time_point(job.start),
+                                    system_clock::time_point(job.end), job.energy_charged);
+  if (!parts) return std::unexpected(parts.error());
+  const int start_year = policy::period_of(system_clock::time_point(job.start)).year;
+  const double total = static_cast<double>(job.energy_charged.value);
+  double co2_left = job.co2_kg;
+  std::vector<UsageDelta> out;
+  for (std::size_t i = 0; i < parts->size(); ++i) {
+    const auto& part = (*parts)[i];
+    // CO2 in proportion to energy; the last part takes the remainder so the parts add up.
+    const bool last = i + 1 == parts->size();
+    const double co2 =
+        last ? co2_left
+             : (total > 0 ? job.co2_kg * static_cast<double>(part.energy.value) / total : 0.0);
+    co2_left -= co2;
+    const int jobs = part.period.year == start_year ? 1 : 0;
+    if (!job.user.empty()) {
+      out.push_back({job.account, job.user, part.period.year, co2, part.energy, jobs});
+    }
+    out.push_back({job.account, "", part.period.year, co2, part.energy, jobs});
+  }
+  return out;
+}
+
+}  // namespace jobcarbon::ledger

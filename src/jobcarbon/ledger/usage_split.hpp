@@ -1,0 +1,35 @@
+// What one newly written job adds to the running usage totals (usage_totals), the same on every
+// backend: the job's energy split among calendar years by time, its CO2 in the same proportion,
+// once for the user's row and once for the whole account's ("" user). Pure logic.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <vector>
+
+#include <jobcarbon/ledger/job_record.hpp>
+#include <jobcarbon/units/units.hpp>
+
+namespace jobcarbon::ledger {
+
+// One usage_totals row's increment.
+struct UsageDelta {
+  std::string account;
+  std::string user;  // "" for the whole account
+  int year = 0;
+  double co2_kg = 0;
+  Microjoules energy;
+  int jobs = 0;  // 1 in the year the job started, else 0
+
+  bool operator==(const UsageDelta&) const = default;
+};
+
+// Return JOB's increments, ordered by year and, within a year, the user's row before the
+// account's (a fixed order, so concurrent writers lock rows in the same order). The energy parts
+// add up to job.energy_charged exactly (policy::split_energy); the last part's CO2 is the
+// remainder, so the CO2 parts add up to job.co2_kg. A job without a user adds only the account's
+// rows. Error: split_energy's (end before start, negative energy).
+std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord& job);
+
+}  // namespace jobcarbon::ledger
