@@ -9,6 +9,8 @@ images) ships inside scikit-learn, so nothing is downloaded.
 Output (stdout, one line each, flushed as it happens):
     epoch E/N loss L train_acc A test_acc T samples S time Ts     after every epoch
     work: S samples                                               last line: training images
+                                                                  (also written to the file named
+                                                                  by $JOBCARBON_WORK_FILE, if set)
                                                                   processed by this process
 
 Checkpointing, the pattern Slurm budget enforcement relies on: on SIGUSR1 or SIGTERM the script
@@ -60,6 +62,16 @@ def parse_args(argv):
     if args.epochs < 0 or args.threads < 1 or args.batch_size < 1:
         p.error("--epochs must be >= 0, --threads and --batch-size >= 1")
     return args
+
+
+def report_work(samples):
+    """Print the work done, and tell jobcarbon (which names the file in JOBCARBON_WORK_FILE) so its
+    report gives training images per kWh."""
+    print(f"work: {samples} samples", flush=True)
+    path = os.environ.get("JOBCARBON_WORK_FILE")
+    if path:
+        with open(path, "w") as f:
+            f.write(f"{samples} training images\n")
 
 
 def main(argv):
@@ -117,7 +129,7 @@ def main(argv):
         if epoch >= args.epochs:
             print(f"resumed from {args.checkpoint} at epoch {epoch}: training already complete "
                   f"({epoch} of {args.epochs} epochs); nothing to do", flush=True)
-            print("work: 0 samples", flush=True)
+            report_work(0)
             return 0
         print(f"resumed from {args.checkpoint} at epoch {epoch + 1}, batch {batch}", flush=True)
 
@@ -149,7 +161,7 @@ def main(argv):
                 print(f"{stop_signal} received: stopping at epoch {epoch + 1}, batch {batch}",
                       flush=True)
                 save_checkpoint()
-                print(f"work: {work} samples", flush=True)
+                report_work(work)
                 return 0
             idx = order[batch * args.batch_size:(batch + 1) * args.batch_size]
             x, y = x_train[idx], y_train[idx]
@@ -170,7 +182,7 @@ def main(argv):
         epoch, batch = epoch + 1, 0
         totals = {"loss": 0.0, "correct": 0, "seen": 0}
     save_checkpoint()
-    print(f"work: {work} samples", flush=True)
+    report_work(work)
     return 0
 
 

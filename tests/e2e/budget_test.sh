@@ -12,6 +12,11 @@ sql() {
   "$PY" -c 'import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone(); print("|".join(str(v) for v in r))' "$1" "$2"
 }
 
+# sql_write DB STATEMENT: run and commit STATEMENT on DB.
+sql_write() {
+  "$PY" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()' "$1" "$2"
+}
+
 # record ACCOUNT: one run charged to ACCOUNT whose RAPL counter advances by exactly 36e9 µJ
 # (0.01 kWh: 3e9 to the wrap, then 33e9) at 2.5 kg/kWh: 25 g, plus a little estimated memory.
 record() {
@@ -47,7 +52,7 @@ expect_eq "show: used is some tens of grams" "$(json "$T/show.json" "0.04 <= j[0
 expect_eq "show: remaining" "$(json "$T/show.json" "abs(j[0]['remaining'] - (1 - $used)) < 1e-9")" True
 expect_eq "show: projection at least what is used" "$(json "$T/show.json" "j[0]['projected'] >= j[0]['used']")" True
 "$JOBCARBON" budget show --ledger "$L" >"$T/show.txt"
-expect_contains "show table notes running jobs count 0" "$T/show.txt" "running jobs count as 0"
+expect_contains "show table has a RUNNING column" "$T/show.txt" "RUNNING"
 expect_contains "show table has the account" "$T/show.txt" "ml lab"
 
 check 0 "allow" --ledger "$L" --account "ml lab" --estimate-kg 0.1
@@ -64,6 +69,32 @@ echo "not a database, just text" >"$T/notdb.db"
 check 3 "a ledger that is not a database" --ledger "$T/notdb.db" --account "ml lab" --estimate-kg 1 --json
 expect_eq "cannot decide in JSON" "$(json "$T/check.out" "j['decision']")" unknown
 check 3 "a bad estimate" --ledger "$L" --account "ml lab" --estimate-kg abc
+
+# Running jobs count: a node agent (issue #4) reports a running job of "ml lab" with 0.5 kg so far
+# (written here with the sqlite3 shell, as an agent one version ahead would).
+now_us=$(($(date +%s) * 1000000))
+sql_write "$L" "INSERT INTO running_jobs (cluster, job_id, submit_us, step, node, user_name, account, start_us, updated_us, charged_uj, co2_kg, gpu_count, gpu_model) VALUES ('hpc', '77', $now_us - 7200000000, 'batch', 'n1', 'ada', 'ml lab', $now_us - 3600000000, $now_us, 1000000000000, 0.5, 1, 'H100')"
+"$JOBCARBON" jobs --ledger "$L" --running >"$T/running.txt"
+expect_contains "jobs --running lists the running job" "$T/running.txt" "ml lab"
+expect_eq "jobs --running --format json" "$("$JOBCARBON" jobs --ledger "$L" --running --format json | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(len(j), j[0]["job_id"], j[0]["co2_kg"])')" "1 77 0.5"
+"$JOBCARBON" budget show --ledger "$L" --format json >"$T/show.json"
+expect_eq "show: running share" "$(json "$T/show.json" "j[0]['running_kg']")" 0.5
+expect_eq "show: remaining counts running jobs" "$(json "$T/show.json" "abs(j[0]['remaining'] - (1 - $used - 0.5)) < 1e-9")" True
+check 1 "running jobs bring the account to warn" --ledger "$L" --account "ml lab" --estimate-kg 0.3
+check 2 "and to deny" --ledger "$L" --account "ml lab" --estimate-kg 0.5
+sql_write "$L" "DELETE FROM running_jobs"
+
+# Estimates from resources: 1 GPU (table default 300 W) + 4 CPUs (12 W each) for 3 h at 0.5 kg/kWh
+# and PUE 1.5 = 1.044 kWh, 0.783 kg: with ~0.05 kg used of 1 kg that passes 80 % (warn).
+check 1 "resources: warn" --ledger "$L" --account "ml lab" --gpus 1 --cpus 4 --time-limit 3:00:00 --intensity 0.5 --pue 1.5 --json
+expect_eq "resources: estimate_kg" "$(json "$T/check.out" "round(j['estimate_kg'], 6)")" 0.783
+expect_eq "resources: kWh" "$(json "$T/check.out" "round(j['estimate']['kwh'], 6)")" 1.044
+expect_eq "resources: GPU power from the table" "$(json "$T/check.out" "j['estimate']['gpu_watts']")" 300.0
+check 2 "resources on 2 nodes: deny" --ledger "$L" --account "ml lab" --gpus 1 --cpus 4 --nodes 2 --time-limit 3:00:00 --intensity 0.5 --pue 1.5
+expect_contains "resources: the estimate is explained" "$T/check.out" "estimate: 1 GPU × 300 W + 4 CPUs × 12.0 W for 3h00m on 2 nodes"
+check 3 "both an estimate and resources" --ledger "$L" --account "ml lab" --gpus 1 --time-limit 1h --estimate-kg 1
+check 3 "a bad time limit" --ledger "$L" --account "ml lab" --gpus 1 --time-limit UNLIMITED
+expect_contains "a bad time limit is named" "$T/check.err" "--time-limit 'UNLIMITED'"
 
 # A parent's limit covers its children: "ml lab" (40-60 g used) under "dept" (limit 60 g, deny).
 "$JOBCARBON" budget set --ledger "$L" --account dept --year "$year" --limit 60g --policy deny >/dev/null

@@ -86,8 +86,9 @@ finish() {
 # epoch_result FILE EPOCH TOTAL: the "epoch E/T ..." line without its wall time.
 epoch_result() { grep -E "^epoch $2/$3 " "$1" | sed 's/ time .*//'; }
 
-# 1. --quick: one epoch, a sensible result, the work line last, a final checkpoint.
-run quick --quick --checkpoint "${tmp}/quick.ckpt"
+# 1. --quick: one epoch, a sensible result, the work line last (and in $JOBCARBON_WORK_FILE, as
+# `jobcarbon run` sets it), a final checkpoint.
+JOBCARBON_WORK_FILE="${tmp}/work" run quick --quick --checkpoint "${tmp}/quick.ckpt"
 ((rc == 0)) || fail "quick run exited ${rc}"
 expect_line "${tmp}/quick.out" "^epoch 1/1 loss [0-9.]+ train_acc [0-9.]+ test_acc [0-9.]+ samples ${train_images} time "
 acc=$(grep -E '^epoch 1/1 ' "${tmp}/quick.out" | sed -E 's/.* test_acc ([0-9.]+) .*/\1/')
@@ -96,6 +97,8 @@ awk -v a="${acc}" 'BEGIN { exit !(a >= 0.5) }' || fail "quick run test_acc ${acc
 expect_line "${tmp}/quick.out" "^checkpoint saved to ${tmp}/quick.ckpt$"
 last_line_is "${tmp}/quick.out" "work: ${train_images} samples"
 [[ -s "${tmp}/quick.ckpt" ]] || fail "no checkpoint after the quick run"
+[[ "$(cat "${tmp}/work")" == "${train_images} training images" ]] ||
+  fail "JOBCARBON_WORK_FILE holds '$(cat "${tmp}/work" 2>/dev/null)', expected '${train_images} training images'"
 pass "--quick trains one epoch (test_acc ${acc}) and prints 'work: ${train_images} samples'"
 
 # 2. A finished job rerun does nothing (a requeued job must not train twice).

@@ -15,11 +15,13 @@
 #include <nlohmann/json.hpp>
 
 #include <jobcarbon/cli/config_loading.hpp>
+#include <jobcarbon/cli/submission_estimate.hpp>
 #include <jobcarbon/ledger/budget_check.hpp>
 #include <jobcarbon/ledger/budget_listing.hpp>
 #include <jobcarbon/ledger/store.hpp>
 #include <jobcarbon/policy/budget_limit.hpp>
 #include <jobcarbon/policy/budget_policy.hpp>
+#include <jobcarbon/policy/job_estimate.hpp>
 
 namespace jobcarbon::cli {
 namespace {
@@ -49,7 +51,14 @@ struct ShowFlags : Common {
 struct CheckFlags : Common {
   std::string account;
   std::string user;
-  std::string estimate_kg;
+  std::optional<std::string> estimate_kg;
+  // Or the job's resources, from which the estimate is computed (submission_estimate.hpp).
+  std::optional<int> gpus;
+  std::optional<double> cpus;
+  int nodes = 1;
+  std::optional<std::string> time_limit;
+  std::string gpu_model;
+  Settings carbon;  // --country/--zone/--intensity/--pue over the configuration
   std::optional<int> year;
   bool json = false;
 };
@@ -142,12 +151,26 @@ int check_budget(const CheckFlags& f) {
     return kCannotDecide;
   };
   // A bad estimate is "cannot decide" too: exit 2 would read as deny.
+  const bool by_resources = f.gpus || f.cpus || f.time_limit;
+  if (f.estimate_kg.has_value() == by_resources) {
+    return cannot_decide(
+        "give either --estimate-kg X or the job's resources (--gpus N and/or --cpus N, "
+        "--time-limit T, optionally --nodes N and --gpu-model M), not both");
+  }
   double estimate = 0;
-  const auto* end = f.estimate_kg.data() + f.estimate_kg.size();
-  const auto parsed = std::from_chars(f.estimate_kg.data(), end, estimate);
-  if (parsed.ec != std::errc() || parsed.ptr != end || !std::isfinite(estimate) || estimate < 0) {
-    return cannot_decide(fmt::format(
-        "--estimate-kg '{}': expected a non-negative number of kilograms", f.estimate_kg));
+  std::optional<policy::JobResources> resources;
+  if (f.estimate_kg) {
+    const auto* end = f.estimate_kg->data() + f.estimate_kg->size();
+    const auto parsed = std::from_chars(f.estimate_kg->data(), end, estimate);
+    if (parsed.ec != std::errc() || parsed.ptr != end || !std::isfinite(estimate) || estimate < 0) {
+      return cannot_decide(fmt::format(
+          "--estimate-kg '{}': expected a non-negative number of kilograms", *f.estimate_kg));
+    }
+  } else {
+    if (!f.time_limit) return cannot_decide("--time-limit is needed to estimate from resources");
+    auto limit = policy::parse_time_limit(*f.time_limit);
+    if (!limit) return cannot_decide(limit.error());
+    resources = policy::JobResources{f.gpus.value_or(0), f.cpus.value_or(0), f.nodes, *limit};
   }
   std::expected<std::string, std::string> url;
   try {
@@ -158,21 +181,45 @@ int check_budget(const CheckFlags& f) {
   if (!url) return cannot_decide(url.error());
   auto store = ledger::open_store(*url, ledger::OpenMode::kReadOnly);
   if (!store) return cannot_decide(store.error());
+  std::optional<SubmissionEstimate> computed;
+  if (resources) {
+    Settings settings;
+    try {
+      settings = merge(load_settings(f.config), f.carbon);
+    } catch (const std::exception& e) {
+      return cannot_decide(e.what());
+    }
+    auto e = estimate_submission(**store, *resources, f.gpu_model, settings,
+                                 std::chrono::system_clock::now());
+    if (!e) return cannot_decide(e.error());
+    computed = std::move(*e);
+    estimate = computed->estimate.co2.value;
+  }
   auto verdict = ledger::check_budget(**store, f.account, f.user, KgCo2{estimate},
                                       f.year.value_or(this_year()));
   if (!verdict) return cannot_decide(verdict.error());
   if (f.json) {
-    fmt::print("{}\n",
-               nlohmann::json{{"decision", policy::to_string(verdict->decision)},
-                              {"message", verdict->message},
-                              {"account", verdict->account},
-                              {"used_kg", verdict->used.value},
-                              {"limit_kg", verdict->limit ? nlohmann::json(verdict->limit->value)
-                                                          : nlohmann::json(nullptr)},
-                              {"estimate_kg", verdict->estimate.value}}
-                   .dump());
+    nlohmann::json j{{"decision", policy::to_string(verdict->decision)},
+                     {"message", verdict->message},
+                     {"account", verdict->account},
+                     {"used_kg", verdict->used.value},
+                     {"limit_kg", verdict->limit ? nlohmann::json(verdict->limit->value)
+                                                 : nlohmann::json(nullptr)},
+                     {"estimate_kg", verdict->estimate.value}};
+    if (computed) {
+      j["estimate"] = {{"kwh", computed->estimate.kwh},
+                       {"gpu_watts", computed->power.gpu.watts},
+                       {"gpu_basis", computed->power.gpu.basis},
+                       {"cpu_watts", computed->power.cpu.watts},
+                       {"cpu_basis", computed->power.cpu.basis},
+                       {"intensity_kg_per_kwh", computed->intensity_kg_per_kwh},
+                       {"pue", computed->pue},
+                       {"summary", computed->estimate.summary}};
+    }
+    fmt::print("{}\n", j.dump());
   } else {
     fmt::print("{}: {}\n", policy::to_string(verdict->decision), verdict->message);
+    if (computed) fmt::print("estimate: {}\n", computed->estimate.summary);
   }
   return policy::exit_code(verdict->decision);
 }
@@ -219,7 +266,19 @@ void add_budget_command(CLI::App& app, int& exit_code) {
   add_common(c, *check);
   c->add_option("--account", check->account, "The job's account")->required();
   c->add_option("--user", check->user, "The job's user (a per-user budget applies too)");
-  c->add_option("--estimate-kg", check->estimate_kg, "The job's estimated CO2 in kg")->required();
+  c->add_option("--estimate-kg", check->estimate_kg, "The job's estimated CO2 in kg");
+  c->add_option("--gpus", check->gpus, "GPUs per node the job asks for (instead of --estimate-kg)");
+  c->add_option("--cpus", check->cpus, "CPUs per node the job asks for");
+  c->add_option("--nodes", check->nodes, "Nodes the job asks for (default 1)");
+  c->add_option("--time-limit", check->time_limit,
+                "The job's time limit, as Slurm writes it (2-12:00:00, 90, 45m, 12h)");
+  c->add_option("--gpu-model", check->gpu_model,
+                "GPU model asked for (an NVML name such as 'NVIDIA H100 80GB HBM3')");
+  c->add_option("--country", check->carbon.country, "Grid zone by ISO 3166 code (estimate)");
+  c->add_option("--zone", check->carbon.zone, "Grid zone id (estimate)");
+  c->add_option("--intensity", check->carbon.intensity_kg_per_kwh,
+                "Fixed carbon intensity, kg CO2/kWh (estimate)");
+  c->add_option("--pue", check->carbon.pue, "PUE of the data centre (estimate)");
   c->add_option("--year", check->year, "Calendar year (default: this year, UTC)");
   c->add_flag("--json", check->json, "Print decision, message, used_kg, limit_kg, estimate_kg");
   c->callback([check, &exit_code]() { exit_code = check_budget(*check); });

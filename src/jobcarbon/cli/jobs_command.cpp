@@ -1,5 +1,6 @@
 #include <jobcarbon/cli/jobs_command.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
@@ -23,7 +24,24 @@ struct JobsFlags {
   std::optional<std::string> user;
   std::optional<std::size_t> last;
   std::string format = "table";
+  bool running = false;
 };
+
+// `jobs --running`: running jobs' provisional usage, written by node agents.
+void list_running(ledger::Store& store, const JobsFlags& flags, ledger::ListingFormat format) {
+  ledger::JobFilter filter;
+  filter.account = flags.account;
+  filter.user = flags.user;
+  filter.last = flags.last;
+  auto jobs = store.list_running(filter);
+  if (!jobs) throw std::runtime_error(jobs.error());
+  if (jobs->empty() && format == ledger::ListingFormat::kTable) {
+    fmt::print(stderr, "jobcarbon: no running jobs{} in {}\n",
+               flags.account || flags.user ? " match" : "", store.describe());
+  }
+  const auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+  fmt::print("{}", ledger::render_running(*jobs, format, now));
+}
 
 void list_jobs(const JobsFlags& flags) {
   const Settings config = load_settings(flags.config);
@@ -38,11 +56,13 @@ void list_jobs(const JobsFlags& flags) {
   if (where && where->backend == ledger::LedgerLocation::Backend::kSqlite &&
       !std::filesystem::exists(where->path)) {
     fmt::print(stderr, "jobcarbon: no ledger at {} yet: no runs recorded\n", where->path.string());
-    fmt::print("{}", ledger::render_jobs({}, format));
+    fmt::print("{}", flags.running ? ledger::render_running({}, format, {})
+                                   : ledger::render_jobs({}, format));
     return;
   }
   auto store = ledger::open_store(*url, ledger::OpenMode::kReadOnly);
   if (!store) throw std::runtime_error(store.error());
+  if (flags.running) return list_running(**store, flags, format);
   ledger::JobFilter filter;
   filter.account = flags.account;
   filter.user = flags.user;
@@ -80,6 +100,8 @@ void add_jobs_command(CLI::App& app) {
           "N"));
   cmd->add_option("--format", flags->format, "table (default), csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
+  cmd->add_flag("--running", flags->running,
+                "List running jobs with their usage so far (reported by node agents) instead");
   cmd->callback([flags]() { list_jobs(*flags); });
 }
 

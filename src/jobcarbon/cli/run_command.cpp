@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <expected>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -20,6 +22,7 @@
 #include <jobcarbon/cli/sensor_options.hpp>
 #include <jobcarbon/ledger/store.hpp>
 #include <jobcarbon/os/machine.hpp>
+#include <jobcarbon/report/work_done.hpp>
 #include <jobcarbon/sensors/gpu_selection.hpp>
 
 namespace jobcarbon::cli {
@@ -33,6 +36,7 @@ struct RunFlags {
   SensorOptions sensor;
   std::optional<std::string> json_path;
   std::vector<std::string> tags;
+  std::optional<std::string> work;
   bool no_ledger = false;
   bool quiet = false;
   std::string live = "auto";
@@ -76,10 +80,21 @@ Duration default_interval(const sensors::Discovery& d) {
   return std::chrono::seconds(1);
 }
 
+// The command line as the site's store-command setting allows it in the ledger: full (default),
+// name (the program's file name only) or none. The user's own report keeps it whole.
+std::vector<std::string> stored_command(const std::vector<std::string>& command,
+                                        const std::optional<std::string>& mode) {
+  if (!mode || *mode == "full" || command.empty()) return command;
+  if (*mode == "none") return {};
+  const std::string name = std::filesystem::path(command.front()).filename().string();
+  return {name.empty() ? command.front() : name};
+}
+
 ledger::JobRecord to_record(const report::RunReport& r, const std::string& json,
                             const std::map<std::string, std::string>& tags,
                             const std::vector<sensors::GpuInfo>& gpus,
-                            const std::vector<std::string>& job_gpus) {
+                            const std::vector<std::string>& job_gpus, int machine_cpus,
+                            const std::optional<std::string>& store_command) {
   using sensors::Domain;
   ledger::JobRecord rec;
   rec.cluster = "local";
@@ -92,7 +107,7 @@ ledger::JobRecord to_record(const report::RunReport& r, const std::string& json,
   rec.start = to_timestamp(r.start);
   rec.end = to_timestamp(r.end);
   rec.exit_code = r.exit_code;
-  rec.command = r.command;
+  rec.command = stored_command(r.command, store_command);
   rec.energy.gpu = r.charged[Domain::kGpu];
   rec.energy.cpu = r.charged[Domain::kCpuPackage];
   rec.energy.dram = r.charged[Domain::kDram];
@@ -116,14 +131,67 @@ ledger::JobRecord to_record(const report::RunReport& r, const std::string& json,
   rec.intensity_year = r.intensity.year;
   rec.pue = r.pue;
   rec.co2_kg = r.co2_kg;
+  // Allocated CPUs are a batch system's notion; a run on a shared machine used, on average, its
+  // CPU time over its duration. An exclusive run had the whole machine.
+  const double seconds = to_seconds(r.duration);
+  rec.cpus = r.exclusive ? static_cast<double>(machine_cpus)
+                         : (seconds > 0 ? to_seconds(r.cpu_time) / seconds : 0.0);
+  if (r.work) {
+    rec.work_count = r.work->count;
+    rec.work_unit = r.work->unit;
+  }
   rec.report_json = json;
   return rec;
 }
+
+// A private directory for the file in which the command may state its work done
+// (JOBCARBON_WORK_FILE); removed with what is in it when the run ends.
+class WorkFile {
+ public:
+  WorkFile() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp == '/' ? tmp : "/tmp") + "/jobcarbon-XXXXXX";
+    if (::mkdtemp(pattern.data()) != nullptr) dir_ = pattern;
+  }
+  WorkFile(const WorkFile&) = delete;
+  WorkFile& operator=(const WorkFile&) = delete;
+  ~WorkFile() {
+    if (dir_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  // Return the path to give the command, "" when no directory could be made.
+  std::string path() const { return dir_.empty() ? "" : (dir_ / "work").string(); }
+  // Return what the command wrote there: nullopt when nothing, else the parsed work or why not.
+  std::optional<std::expected<report::WorkDone, std::string>> read() const {
+    if (dir_.empty()) return std::nullopt;
+    std::ifstream in(dir_ / "work", std::ios::binary);
+    if (!in) return std::nullopt;
+    std::string text(4097, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (text.size() > 4096) {
+      return std::unexpected(std::string("JOBCARBON_WORK_FILE: more than 4096 bytes"));
+    }
+    auto w = report::parse_work(text);
+    if (!w) return std::unexpected("JOBCARBON_WORK_FILE: " + w.error());
+    return *w;
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
 
 int run(const RunFlags& flags) {
   const Settings config = load_settings(flags.config);
   const Settings settings = merge(config, flags.settings);
   const auto tags = parse_tags(flags.tags);
+  std::optional<report::WorkDone> stated_work;
+  if (flags.work) {
+    auto w = report::parse_work(*flags.work);
+    if (!w) throw std::runtime_error("--work: " + w.error());
+    stated_work = *w;
+  }
   CarbonChoice carbon_choice = choose_carbon(settings);
   const auto paths = sensor_paths(
       flags.sensor,
@@ -185,6 +253,10 @@ int run(const RunFlags& flags) {
     return footprint.co2().value - before;
   };
 
+  // The command may state the work it did ("115305030 images") in this file; it wins over --work.
+  WorkFile work_file;
+  if (!work_file.path().empty()) ::setenv("JOBCARBON_WORK_FILE", work_file.path().c_str(), 1);
+
   MeteredRunResult result = metered_run(std::move(setup), clock);
   if (!result.started) {
     fmt::print(stderr, "{}\n", result.spawn_error);
@@ -197,6 +269,14 @@ int run(const RunFlags& flags) {
       std::chrono::duration_cast<std::chrono::seconds>(r.start.time_since_epoch()).count(),
       ::getpid());
   r.account = settings.account.value_or("");
+  r.work = stated_work;
+  if (auto stated = work_file.read()) {
+    if (*stated) {
+      r.work = **stated;
+    } else {
+      r.notes.push_back(stated->error() + " (ignored)");
+    }
+  }
   for (const auto& g : all_gpus) {
     if (std::find(job_gpus.begin(), job_gpus.end(), g.uuid) != job_gpus.end()) {
       r.gpus.push_back(fmt::format("{} ({})", g.name, g.uuid));
@@ -243,7 +323,11 @@ int run(const RunFlags& flags) {
   // The record and the report are written whatever the command's fate; a failure to write them
   // is reported, and the command's own status is kept for the caller (a scheduler, a script).
   if (store) {
-    auto added = store->append(to_record(r, json.dump(), tags, all_gpus, job_gpus));
+    // The ledger's copy of the report holds the command only as store-command allows.
+    nlohmann::json stored = json;
+    stored["command"] = stored_command(r.command, settings.store_command);
+    auto added = store->append(
+        to_record(r, stored.dump(), tags, all_gpus, job_gpus, cpus, settings.store_command));
     if (!added) {
       fmt::print(stderr, "jobcarbon: error: ledger: {}\n", added.error());
       if (status == 0) status = 1;
@@ -280,6 +364,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--exclusive", s.exclusive, "Charge the whole machine to the command");
   cmd->add_option("--account", s.account, "Account (group) the run is charged to");
   cmd->add_option("--tag", flags->tags, "KEY=VALUE label stored with the record (repeatable)");
+  cmd->add_option("--work", flags->work,
+                  "Work done, 'COUNT UNIT' (e.g. '115305030 images'), for throughput per kWh; the "
+                  "command may instead write it to the file $JOBCARBON_WORK_FILE");
   cmd->add_option("--ledger", s.ledger,
                   "Ledger path (default $XDG_DATA_HOME/jobcarbon/ledger.db or "
                   "~/.local/share/jobcarbon/ledger.db; env JOBCARBON_LEDGER)");

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <ranges>
 #include <stdexcept>
 #include <system_error>
 #include <type_traits>
@@ -36,6 +37,7 @@ enum class Check {
   kLedger,        // an absolute path, or a URL scheme://...
   kNumber,        // a finite number within [min, max]
   kBool,
+  kOneOf,  // one of the words in Key::range, separated by '|'
 };
 
 using Field = std::variant<std::optional<std::string> Settings::*,
@@ -70,6 +72,7 @@ constexpr std::array kKeys{
     Key{"hwmon-root", &Settings::hwmon_root, Check::kAbsolutePath},
     Key{"nvml-lib", &Settings::nvml_lib, Check::kLibrary},
     Key{"intensity-series", &Settings::intensity_series, Check::kAbsolutePath},
+    Key{"store-command", &Settings::store_command, Check::kOneOf, 0, 0, "full|name|none"},
 };
 
 // Each of these keys alone says where the carbon intensity comes from: a file may set one of
@@ -249,6 +252,16 @@ class Reader {
       case Check::kLedger:
         if (!absolute && !is_url(v)) fail_relative(spec, line, v);
         break;
+      case Check::kOneOf: {
+        bool known = false;
+        for (const auto word : std::views::split(spec.range, '|')) {
+          known = known || std::string_view(word.begin(), word.end()) == v;
+        }
+        if (!known) {
+          fail(line, fmt::format("key '{}': '{}' is not one of {}", spec.name, v, spec.range));
+        }
+        break;
+      }
       case Check::kText:
       case Check::kNumber:
       case Check::kBool:

@@ -29,6 +29,7 @@ struct Settings {
   std::optional<std::string> hwmon_root;        // hwmon-root: absolute directory
   std::optional<std::string> nvml_lib;          // nvml-lib: absolute path or a library name
   std::optional<std::string> intensity_series;  // intensity-series: absolute path, hourly CSV
+  std::optional<std::string> store_command;     // store-command: full | name | none (ledger copy)
 
   // Where each set key came from, key (as spelled in the file) -> "FILE:LINE", so that errors
   // found later (an unknown country code) and the report can point at the line to change.

@@ -126,7 +126,18 @@ TEST(ParseSettingsErrors, UnknownKeyWithNothingCloseListsTheKeys) {
   EXPECT_EQ(error_of("colour = \"green\""),
             "/etc/jobcarbon/config.toml:1: unknown key 'colour' (known keys: country, zone, "
             "dataset, intensity, pue, ledger, interval, exclusive, account, powercap-root, "
-            "hwmon-root, nvml-lib, intensity-series)");
+            "hwmon-root, nvml-lib, intensity-series, store-command)");
+}
+
+TEST(ParseSettingsErrors, StoreCommandIsOneOfThreeWords) {
+  for (const char* mode : {"full", "name", "none"}) {
+    EXPECT_EQ(parse_settings(fmt::format("store-command = \"{}\"", mode), "/etc/x.toml")
+                  .store_command,
+              mode);
+  }
+  EXPECT_EQ(error_of("store-command = \"hash\""),
+            "/etc/jobcarbon/config.toml:1: key 'store-command': 'hash' is not one of "
+            "full|name|none");
 }
 
 TEST(ParseSettingsErrors, UnknownKeyInsideTheTableAndUnknownTables) {
@@ -613,7 +624,7 @@ TEST(SettingsKeys, EveryKeyIsDocumented) {
   ASSERT_TRUE(in) << "docs/configuration.md is missing";
   std::stringstream doc;
   doc << in.rdbuf();
-  ASSERT_EQ(settings_keys().size(), 13u);
+  ASSERT_EQ(settings_keys().size(), 14u);
   for (const std::string_view key : settings_keys()) {
     EXPECT_THAT(doc.str(), HasSubstr(fmt::format("| `{}` |", key))) << "no table row for " << key;
   }

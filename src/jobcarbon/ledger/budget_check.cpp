@@ -34,12 +34,16 @@ std::expected<policy::Verdict, std::string> check_budget(Store& store, const std
       if (auto own = as_policy_budget(*budgets, user)) {
         auto used = store.usage(a, user, year);
         if (!used) return std::unexpected(used.error());
-        levels.push_back({fmt::format("{} (user {})", a, user), own, used->co2, KgCo2{0}});
+        auto running = store.running_usage(a, user, year);
+        if (!running) return std::unexpected(running.error());
+        levels.push_back({fmt::format("{} (user {})", a, user), own, used->co2, running->co2});
       }
     }
     auto used = store.usage(a, "", year);
     if (!used) return std::unexpected(used.error());
-    levels.push_back({a, as_policy_budget(*budgets, ""), used->co2, KgCo2{0}});
+    auto running = store.running_usage(a, "", year);
+    if (!running) return std::unexpected(running.error());
+    levels.push_back({a, as_policy_budget(*budgets, ""), used->co2, running->co2});
   }
   return policy::check_submission(levels, estimate, admin_contact);
 }
@@ -60,9 +64,12 @@ std::expected<std::vector<BudgetStatus>, std::string> budget_status(
   for (const auto& b : *budgets) {
     auto used = store.usage(b.account, b.user, b.year);
     if (!used) return std::unexpected(used.error());
-    BudgetStatus s{b, *used, std::nullopt, 0, std::nullopt};
+    auto running = store.running_usage(b.account, b.user, b.year);
+    if (!running) return std::unexpected(running.error());
+    BudgetStatus s{b, *used, *running, std::nullopt, 0, std::nullopt};
     const double limit = b.limit_kg ? b.limit_kg->value : to_kwh(*b.limit_energy);
-    const double value = b.limit_kg ? used->co2.value : to_kwh(used->energy);
+    const double value =
+        b.limit_kg ? used->co2.value + running->co2.value : to_kwh(used->energy + running->energy);
     s.remaining = limit - value;
     if (limit > 0) s.percent = value / limit * 100.0;
     if (elapsed) s.projected = value / *elapsed;

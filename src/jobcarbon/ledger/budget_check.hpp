@@ -1,7 +1,6 @@
 // The budget questions people and Slurm ask, answered from any Store: the decision for a new job
 // (`budget check`) and each budget's standing (`budget show`). The numbers come from the running
-// totals; the rules are policy::check_submission's. Running jobs' provisional usage counts as 0
-// until issue #4's agents write it.
+// totals and running jobs' provisional usage; the rules are policy::check_submission's.
 #pragma once
 
 #include <expected>
@@ -30,10 +29,11 @@ std::expected<policy::Verdict, std::string> check_budget(Store& store, const std
 struct BudgetStatus {
   BudgetRecord budget;
   Usage used;                       // finished jobs, the account's descendants included
-  std::optional<double> percent;    // used ÷ limit × 100 (nullopt for a limit of 0)
-  double remaining = 0;             // limit − used, in the limit's unit (kg or kWh)
-  std::optional<double> projected;  // used ÷ elapsed fraction of the year, in the limit's unit;
-                                    // nullopt before the year starts
+  Usage running;                    // running jobs' provisional usage so far, likewise
+  std::optional<double> percent;    // (used + running) ÷ limit × 100 (nullopt for a limit of 0)
+  double remaining = 0;             // limit − used − running, in the limit's unit (kg or kWh)
+  std::optional<double> projected;  // (used + running) ÷ elapsed fraction of the year, in the
+                                    // limit's unit; nullopt before the year starts
 };
 
 // Return the standing of every budget for ACCOUNT (all when nullopt) in YEAR, with projections

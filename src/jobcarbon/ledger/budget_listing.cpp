@@ -16,44 +16,47 @@ namespace {
 struct Numbers {
   std::string unit;
   double limit = 0;
-  double used = 0;
+  double used = 0;     // finished jobs
+  double running = 0;  // running jobs so far
 };
 
 Numbers numbers(const BudgetStatus& s) {
-  if (s.budget.limit_kg) return {"kg", s.budget.limit_kg->value, s.used.co2.value};
-  return {"kWh", to_kwh(*s.budget.limit_energy), to_kwh(s.used.energy)};
+  if (s.budget.limit_kg) {
+    return {"kg", s.budget.limit_kg->value, s.used.co2.value, s.running.co2.value};
+  }
+  return {"kWh", to_kwh(*s.budget.limit_energy), to_kwh(s.used.energy), to_kwh(s.running.energy)};
 }
 
 std::string render_table(std::span<const BudgetStatus> rows) {
   if (rows.empty()) return "";
   std::vector<std::vector<std::string>> lines{{"YEAR", "ACCOUNT", "USER", "UNIT", "LIMIT", "USED",
-                                               "REMAINING", "PERCENT", "PROJECTED", "POLICY",
-                                               "WARN AT"}};
+                                               "RUNNING", "REMAINING", "PERCENT", "PROJECTED",
+                                               "POLICY", "WARN AT"}};
   for (const auto& s : rows) {
     const Numbers n = numbers(s);
     lines.push_back({std::to_string(s.budget.year), s.budget.account,
                      s.budget.user.empty() ? "-" : s.budget.user, n.unit,
                      fmt::format("{:.2f}", n.limit), fmt::format("{:.2f}", n.used),
-                     fmt::format("{:.2f}", s.remaining),
+                     fmt::format("{:.2f}", n.running), fmt::format("{:.2f}", s.remaining),
                      s.percent ? fmt::format("{:.1f}%", *s.percent) : "-",
                      s.projected ? fmt::format("{:.2f}", *s.projected) : "-",
                      std::string(policy::to_string(s.budget.policy)),
                      policy::format_warn_threshold(s.budget.warn_at)});
   }
   // Numbers (LIMIT to PROJECTED) are right-aligned so their digits line up.
-  const std::vector<bool> right{false, false, false, false, true, true,
-                                true,  true,  true,  false, false};
-  return aligned_table(lines, right) + std::string(kRunningJobsNote) + "\n";
+  const std::vector<bool> right{false, false, false, false, true,  true,
+                                true,  true,  true,  true,  false, false};
+  return aligned_table(lines, right);
 }
 
 std::string render_csv(std::span<const BudgetStatus> rows) {
   std::string out =
-      "year,account,user,unit,limit,used,remaining,percent,projected,policy,warn_at\n";
+      "year,account,user,unit,limit,used,running,remaining,percent,projected,policy,warn_at\n";
   for (const auto& s : rows) {
     const Numbers n = numbers(s);
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", s.budget.year,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", s.budget.year,
                        csv_cell(s.budget.account), csv_cell(s.budget.user), n.unit, n.limit, n.used,
-                       s.remaining, s.percent ? fmt::format("{}", *s.percent) : "",
+                       n.running, s.remaining, s.percent ? fmt::format("{}", *s.percent) : "",
                        s.projected ? fmt::format("{}", *s.projected) : "",
                        policy::to_string(s.budget.policy),
                        policy::format_warn_threshold(s.budget.warn_at));
@@ -77,7 +80,10 @@ std::string render_json(std::span<const BudgetStatus> rows) {
                    {"used_kg", s.used.co2.value},
                    {"used_kwh", to_kwh(s.used.energy)},
                    {"jobs", s.used.jobs},
-                   {"running", 0.0},
+                   {"running", n.running},
+                   {"running_kg", s.running.co2.value},
+                   {"running_kwh", to_kwh(s.running.energy)},
+                   {"running_jobs", s.running.jobs},
                    {"remaining", s.remaining},
                    {"percent", opt(s.percent)},
                    {"projected", opt(s.projected)},

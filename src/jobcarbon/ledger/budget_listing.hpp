@@ -11,15 +11,10 @@
 namespace jobcarbon::ledger {
 
 // Return the rows in FORMAT. Columns: YEAR, ACCOUNT, USER ("" / "-" for the whole account), UNIT
-// (kg or kWh), LIMIT, USED, REMAINING, PERCENT, PROJECTED (to the end of the year at the rate so
-// far), POLICY, WARN AT. The table ends with a note that running jobs count as 0 so far; CSV
-// gives full-precision numbers and empty fields for "none"; JSON an array of objects with
-// numbers or null. Table with no rows: "".
+// (kg or kWh), LIMIT, USED (finished jobs), RUNNING (running jobs so far), REMAINING, PERCENT,
+// PROJECTED (to the end of the year at the rate so far), POLICY, WARN AT. CSV gives
+// full-precision numbers and empty fields for "none"; JSON an array of objects with numbers or
+// null. Table with no rows: "".
 std::string render_budgets(std::span<const BudgetStatus> rows, ListingFormat format);
-
-// The note printed under the table (and in docs/budgets.md).
-inline constexpr std::string_view kRunningJobsNote =
-    "note: used counts finished jobs only; running jobs count as 0 until node agents (issue #4) "
-    "record their provisional usage";
 
 }  // namespace jobcarbon::ledger

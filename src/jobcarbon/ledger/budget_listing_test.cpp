@@ -67,14 +67,16 @@ TEST(RenderBudgets, TableCsvAndJson) {
   const auto rows = standing_at(kNewYear2026 + 90 * 86'400, 2026);
   EXPECT_EQ(
       render_budgets(rows, ListingFormat::kTable),
-      "YEAR  ACCOUNT  USER  UNIT  LIMIT  USED  REMAINING  PERCENT  PROJECTED  POLICY  WARN AT\n"
-      "2026  a,b      -     kWh    1.00  0.25       0.75    25.0%       1.01  deny    90%\n"
-      "2026  lab      -     kg     3.60  0.90       2.70    25.0%       3.65  deny    80%\n" +
-          std::string(kRunningJobsNote) + "\n");
+      "YEAR  ACCOUNT  USER  UNIT  LIMIT  USED  RUNNING  REMAINING  PERCENT  PROJECTED  POLICY  "
+      "WARN AT\n"
+      "2026  a,b      -     kWh    1.00  0.25     0.00       0.75    25.0%       1.01  deny    "
+      "90%\n"
+      "2026  lab      -     kg     3.60  0.90     0.00       2.70    25.0%       3.65  deny    "
+      "80%\n");
   const std::string csv = render_budgets(rows, ListingFormat::kCsv);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "year,account,user,unit,limit,used,remaining,percent,projected,policy,warn_at");
-  EXPECT_NE(csv.find("\n2026,\"a,b\",,kWh,1,0.25,0.75,25,"), std::string::npos) << csv;
+            "year,account,user,unit,limit,used,running,remaining,percent,projected,policy,warn_at");
+  EXPECT_NE(csv.find("\n2026,\"a,b\",,kWh,1,0.25,0,0.75,25,"), std::string::npos) << csv;
   const auto j = nlohmann::json::parse(render_budgets(rows, ListingFormat::kJson));
   ASSERT_EQ(j.size(), 2u);
   EXPECT_EQ(j[1]["account"], "lab");

@@ -118,6 +118,62 @@ nlohmann::ordered_json to_json(const JobRecord& r) {
         {"year", r.intensity_year}}},
       {"pue", r.pue},
       {"co2_kg", r.co2_kg},
+      {"cpus", r.cpus},
+      {"work", r.work_count ? nlohmann::ordered_json{{"count", *r.work_count},
+                                                     {"unit", r.work_unit},
+                                                     {"per_kwh",
+                                                      to_kwh(r.energy_charged) > 0
+                                                          ? *r.work_count / to_kwh(r.energy_charged)
+                                                          : 0.0}}
+                            : nlohmann::ordered_json(nullptr)},
+  };
+}
+
+std::string render_running_table(std::span<const RunningRecord> jobs, LocalTime local,
+                                 Timestamp now) {
+  if (jobs.empty()) return "";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"JOB ID", "STEP", "NODE", "START", "RUNNING", "USER", "ACCOUNT", "GPUS",
+                  "kWh SO FAR", "kg CO2 SO FAR", "UPDATED"});
+  for (const auto& r : jobs) {
+    rows.push_back({r.job_id, or_dash(r.step), r.node, local_text(r.start, local, false),
+                    format_duration(now - r.start), or_dash(r.user), or_dash(r.account),
+                    fmt::format("{}", r.gpu_count), fmt::format("{:.4f}", to_kwh(r.energy_charged)),
+                    fmt::format("{:.4f}", r.co2_kg), format_duration(now - r.updated) + " ago"});
+  }
+  return aligned_table(rows,
+                       {false, false, false, false, true, false, false, true, true, true, true});
+}
+
+std::string render_running_csv(std::span<const RunningRecord> jobs, LocalTime local) {
+  std::string out =
+      "cluster,job_id,step,node,start,updated,user,account,gpu_count,gpu_model,kwh,kg_co2\n";
+  for (const auto& r : jobs) {
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_cell(r.cluster),
+                       csv_cell(r.job_id), csv_cell(r.step), csv_cell(r.node),
+                       local_text(r.start, local, true), local_text(r.updated, local, true),
+                       csv_cell(r.user), csv_cell(r.account), r.gpu_count, csv_cell(r.gpu_model),
+                       to_kwh(r.energy_charged), r.co2_kg);
+  }
+  return out;
+}
+
+nlohmann::ordered_json to_json(const RunningRecord& r) {
+  return {
+      {"cluster", r.cluster},
+      {"job_id", r.job_id},
+      {"submit_time", utc_text(r.submit_time, UtcStyle::kIsoMicros)},
+      {"step", r.step},
+      {"node", r.node},
+      {"user", r.user},
+      {"account", r.account},
+      {"start", utc_text(r.start, UtcStyle::kIsoMicros)},
+      {"updated", utc_text(r.updated, UtcStyle::kIsoMicros)},
+      {"energy_uj", r.energy_charged.value},
+      {"energy_kwh", to_kwh(r.energy_charged)},
+      {"co2_kg", r.co2_kg},
+      {"gpu_count", r.gpu_count},
+      {"gpu_model", r.gpu_model},
   };
 }
 
@@ -142,6 +198,22 @@ std::string render_jobs(std::span<const JobRecord> jobs, ListingFormat format, L
       return render_table(jobs, local);
     case ListingFormat::kCsv:
       return render_csv(jobs, local);
+    case ListingFormat::kJson: {
+      auto array = nlohmann::ordered_json::array();
+      for (const auto& r : jobs) array.push_back(to_json(r));
+      return array.dump(2) + "\n";
+    }
+  }
+  return "";
+}
+
+std::string render_running(std::span<const RunningRecord> jobs, ListingFormat format, Timestamp now,
+                           LocalTime local) {
+  switch (format) {
+    case ListingFormat::kTable:
+      return render_running_table(jobs, local, now);
+    case ListingFormat::kCsv:
+      return render_running_csv(jobs, local);
     case ListingFormat::kJson: {
       auto array = nlohmann::ordered_json::array();
       for (const auto& r : jobs) array.push_back(to_json(r));

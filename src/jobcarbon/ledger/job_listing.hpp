@@ -34,6 +34,13 @@ std::tm system_local_time(std::time_t t);
 std::string render_jobs(std::span<const JobRecord> jobs, ListingFormat format,
                         LocalTime local = system_local_time);
 
+// Return running jobs (`jobs --running`) in FORMAT, in the order given. Table: JOB ID, STEP, NODE,
+// START (local), RUNNING (for how long at NOW), USER, ACCOUNT, GPUS, kWh SO FAR, kg CO2 SO FAR,
+// UPDATED ("12.0s ago": how fresh the agent's last report is); "" when there are none. CSV and
+// JSON: every field (JSON times UTC ISO 8601, energy in µJ and kWh).
+std::string render_running(std::span<const RunningRecord> jobs, ListingFormat format, Timestamp now,
+                           LocalTime local = system_local_time);
+
 // Return a duration as people read it: "0.4s", "42.0s", "12m05s", "3h04m", "2d03h".
 std::string format_duration(std::chrono::microseconds d);
 

@@ -163,5 +163,42 @@ TEST(ShellJoin, QuotesOnlyWhatNeedsIt) {
   EXPECT_EQ(shell_join(argv), "python3 'a b' 'it'\\''s' '' --x=1,2 '$HOME'");
 }
 
+TEST(RenderRunning, TableCsvAndJson) {
+  // Started 2026-05-01T00:00:00Z, last report 1 h later, listed 1 h 0 min 30 s after the start.
+  const auto r = testing::sample_running("4242", at_s(1'777'593'600), std::chrono::seconds(3600));
+  const std::vector<RunningRecord> jobs{r};
+  const auto now = r.updated + std::chrono::seconds(30);
+  EXPECT_EQ(render_running(jobs, ListingFormat::kTable, now, utc),
+            "JOB ID  STEP   NODE         START             RUNNING  USER  ACCOUNT     GPUS  "
+            "kWh SO FAR  kg CO2 SO FAR    UPDATED\n"
+            "4242    batch  gpu-node-02  2026-05-01 00:00    1h00m  ada   vision-lab     1      "
+            "0.4000         0.1600  30.0s ago\n");
+  EXPECT_EQ(render_running({}, ListingFormat::kTable, now, utc), "");
+  EXPECT_EQ(render_running(jobs, ListingFormat::kCsv, now, utc),
+            "cluster,job_id,step,node,start,updated,user,account,gpu_count,gpu_model,kwh,kg_co2\n"
+            "hpc,4242,batch,gpu-node-02,2026-05-01 00:00:00,2026-05-01 01:00:00,ada,vision-lab,1,"
+            "NVIDIA H100 80GB HBM3,0.4,0.16000000000000003\n");  // full precision
+  const auto j = nlohmann::json::parse(render_running(jobs, ListingFormat::kJson, now, utc));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["energy_uj"], 1'440'000'000'000);
+  EXPECT_EQ(j[0]["updated"], "2026-05-01T01:00:00.000000Z");
+}
+
+TEST(RenderJobs, JsonCarriesWorkDoneAndThroughputPerKwh) {
+  auto r = sample_record("w", at_s(1'777'593'600));
+  r.energy_charged = Microjoules(3'600'000'000'000);  // 1 kWh
+  r.work_count = 5000;
+  const std::vector<JobRecord> jobs{r};
+  const auto j = nlohmann::json::parse(render_jobs(jobs, ListingFormat::kJson, utc));
+  EXPECT_EQ(j[0]["work"]["count"], 5000);
+  EXPECT_EQ(j[0]["work"]["unit"], "images");
+  EXPECT_DOUBLE_EQ(j[0]["work"]["per_kwh"].get<double>(), 5000.0);
+  EXPECT_DOUBLE_EQ(j[0]["cpus"].get<double>(), 3.5);
+  r.work_count.reset();
+  const std::vector<JobRecord> none{r};
+  EXPECT_TRUE(
+      nlohmann::json::parse(render_jobs(none, ListingFormat::kJson, utc))[0]["work"].is_null());
+}
+
 }  // namespace
 }  // namespace jobcarbon::ledger

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,13 @@ struct JobRecord {
   std::string method;              // "measured" | "estimated" | "mixed"
   int gpu_count = 0;
   std::string gpu_model;  // "" without GPUs
+  // CPUs the job had: allocated CPUs for a batch job, the mean number of busy CPUs (CPU time over
+  // duration) for `jobcarbon run` on a shared machine; 0 when unknown. With gpu_count it lets the
+  // ledger learn typical power per device (Store::typical_power) for estimates at submission.
+  double cpus = 0;
+  // Work done, when the job says (e.g. 115305030 "images"): throughput per joule in reports.
+  std::optional<double> work_count;
+  std::string work_unit;
 
   double intensity_kg_per_kwh = 0;
   std::string intensity_zone;
@@ -70,6 +78,28 @@ struct JobRecord {
   std::string report_json;  // the full run report (JSON), for `jobcarbon show`
 
   bool operator==(const JobRecord&) const = default;
+};
+
+// A job still running: its provisional usage so far, written about once a minute by the node
+// agent (issue #4) so that budgets see it, and replaced by the JobRecord with the same key when
+// the job ends.
+struct RunningRecord {
+  std::string cluster = "local";
+  std::string job_id;
+  Timestamp submit_time;
+  std::string step;
+  std::string node;
+
+  std::string user;
+  std::string account;
+  Timestamp start;
+  Timestamp updated;           // when the usage below was measured
+  Microjoules energy_charged;  // charged to the job from start to updated
+  double co2_kg = 0;
+  int gpu_count = 0;
+  std::string gpu_model;
+
+  bool operator==(const RunningRecord&) const = default;
 };
 
 }  // namespace jobcarbon::ledger

@@ -126,12 +126,57 @@ INSERT INTO usage_totals (account, user_name, period_year, co2_kg, energy_uj, jo
   FROM jobs GROUP BY 1, 3;
 )sql";
 
+// Running jobs, learned power, work done (issue #3). running_jobs holds provisional usage of jobs
+// still running (issue #4's agents upsert it), keyed like jobs; a job's final append deletes its
+// row in the same transaction, and readers also skip any row whose final record exists, so a
+// version-2 writer (which does not delete) cannot make a job count twice: additive, and
+// oldest_compatible stays 2. power_totals keeps energy and device-time per kind of device for
+// the estimates at submission (REAL: a cluster's lifetime energy in microjoules overflows 64 bits);
+// a version-2 writer leaves it short of its jobs, which only makes the estimate learn slower.
+constexpr std::string_view k0003Running = R"sql(
+CREATE TABLE running_jobs (
+  cluster TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  submit_us INTEGER NOT NULL,
+  step TEXT NOT NULL DEFAULT '',
+  node TEXT NOT NULL,
+  user_name TEXT NOT NULL DEFAULT '',
+  account TEXT NOT NULL DEFAULT '',
+  start_us INTEGER NOT NULL,
+  updated_us INTEGER NOT NULL,
+  charged_uj INTEGER NOT NULL,
+  co2_kg REAL NOT NULL,
+  gpu_count INTEGER NOT NULL DEFAULT 0,
+  gpu_model TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (cluster, job_id, submit_us, step, node)
+);
+CREATE INDEX running_jobs_by_account ON running_jobs (account, user_name);
+
+CREATE TABLE power_totals (
+  device TEXT NOT NULL,
+  model TEXT NOT NULL,
+  energy_j REAL NOT NULL DEFAULT 0,
+  device_seconds REAL NOT NULL DEFAULT 0,
+  jobs INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (device, model)
+);
+
+ALTER TABLE jobs ADD COLUMN cpus REAL NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN work_count REAL NULL;
+ALTER TABLE jobs ADD COLUMN work_unit TEXT NOT NULL DEFAULT '';
+
+INSERT INTO power_totals (device, model, energy_j, device_seconds, jobs)
+  SELECT 'gpu', gpu_model, sum(gpu_uj) / 1e6, sum(gpu_count * (end_us - start_us) / 1e6), count(*)
+  FROM jobs WHERE gpu_count > 0 AND end_us - start_us >= 10000000 GROUP BY gpu_model;
+)sql";
+
 // 0002 raises oldest_compatible to 2: a version-1 binary would append jobs without updating
 // usage_totals, and every budget would then read low. Such a binary refuses the ledger (naming
 // the version it needs) instead of silently under-counting.
 constexpr std::array kSqliteMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
     Migration{2, "0002_budgets", k0002Budgets, 2},
+    Migration{3, "0003_running", k0003Running, 2},
 };
 
 }  // namespace

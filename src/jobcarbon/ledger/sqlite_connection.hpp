@@ -26,6 +26,7 @@ class SqliteStatement {
     sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
 
+  void bind_null(int i) { sqlite3_bind_null(stmt_.get(), i); }
   // Run one step: SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return sqlite3_step(stmt_.get()); }
   // Make the statement ready to run again with new binds.

@@ -146,9 +146,9 @@ TEST(SqliteSchema, UsesANewerSchemaDeclaredCompatible) {
   const auto path = dir / "ledger.db";
   make_ledger(path);
   const int next = latest_schema_version() + 1;
-  raw_exec(path, fmt::format("ALTER TABLE jobs ADD COLUMN work_count INTEGER; "
+  raw_exec(path, fmt::format("ALTER TABLE jobs ADD COLUMN energy_source TEXT; "
                              "INSERT INTO schema_migrations (version, name, oldest_compatible) "
-                             "VALUES ({0}, '{0:04}_work', 1); PRAGMA user_version = {0}",
+                             "VALUES ({0}, '{0:04}_energy_source', 1); PRAGMA user_version = {0}",
                              next));
   auto store = open_sqlite_store(path, OpenMode::kReadWrite);
   ASSERT_TRUE(store.has_value()) << store.error();

@@ -14,6 +14,7 @@
 #include <jobcarbon/ledger/sqlite_budgets.hpp>
 #include <jobcarbon/ledger/sqlite_connection.hpp>
 #include <jobcarbon/ledger/sqlite_reports.hpp>
+#include <jobcarbon/ledger/sqlite_running.hpp>
 #include <jobcarbon/ledger/sqlite_schema.hpp>
 
 namespace jobcarbon::ledger {
@@ -23,9 +24,10 @@ constexpr std::string_view kInsertJob = R"sql(
 INSERT INTO jobs (cluster, job_id, submit_us, step, node, user_name, account, start_us, end_us,
   exit_code, command, gpu_uj, cpu_uj, dram_uj, node_uj, estimated_cpu_uj, estimated_memory_uj,
   charged_uj, machine_uj, unallocated_uj, method, gpu_count, gpu_model, intensity_kg_per_kwh,
-  intensity_zone, intensity_dataset, intensity_year, pue, co2_kg, report_json, recorded_by)
+  intensity_zone, intensity_dataset, intensity_year, pue, co2_kg, report_json, recorded_by, cpus,
+  work_count, work_unit)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
+  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)
 ON CONFLICT (cluster, job_id, submit_us, step, node) DO NOTHING
 )sql";
 
@@ -37,7 +39,7 @@ constexpr std::string_view kSelectJobs = R"sql(
 SELECT id, cluster, job_id, submit_us, step, node, user_name, account, start_us, end_us,
   exit_code, command, gpu_uj, cpu_uj, dram_uj, node_uj, estimated_cpu_uj, estimated_memory_uj,
   charged_uj, machine_uj, unallocated_uj, method, gpu_count, gpu_model, intensity_kg_per_kwh,
-  intensity_zone, intensity_dataset, intensity_year, pue, co2_kg, )sql";
+  intensity_zone, intensity_dataset, intensity_year, pue, co2_kg, cpus, work_count, work_unit, )sql";
 
 // The WAL (write-ahead log) between checkpoints. Each process that opens the ledger while no
 // other has it open re-reads the whole WAL (~1 ms per MB here), and SQLite's auto-checkpoint
@@ -129,6 +131,10 @@ JobRecord read_job(const SqliteStatement& s) {
   r.intensity_year = static_cast<int>(s.int64(c++));
   r.pue = s.real(c++);
   r.co2_kg = s.real(c++);
+  r.cpus = s.real(c++);
+  if (!s.is_null(c)) r.work_count = s.real(c);
+  ++c;
+  r.work_unit = s.text(c++);
   r.report_json = s.text(c++);
   return r;
 }
@@ -234,6 +240,24 @@ class SqliteStore final : public Store {
     return ledger::account_chain(db_, account);
   }
 
+  std::expected<bool, std::string> update_running(const RunningRecord& running) override {
+    return ledger::update_running(db_, running);
+  }
+
+  std::expected<std::vector<RunningRecord>, std::string> list_running(
+      const JobFilter& filter) override {
+    return ledger::list_running(db_, filter);
+  }
+
+  std::expected<Usage, std::string> running_usage(const std::string& account,
+                                                  const std::string& user, int year) override {
+    return ledger::running_usage(db_, account, user, year);
+  }
+
+  std::expected<TypicalPower, std::string> typical_power(const std::string& gpu_model) override {
+    return ledger::typical_power(db_, gpu_model);
+  }
+
   int schema_version() const override { return version_; }
 
   std::string describe() const override { return "sqlite:" + db_.path().string(); }
@@ -295,6 +319,13 @@ class SqliteStore final : public Store {
     s.bind(i++, r.co2_kg);
     s.bind(i++, r.report_json);
     s.bind(i++, std::string_view("jobcarbon " JOBCARBON_VERSION));
+    s.bind(i++, r.cpus);
+    if (r.work_count) {
+      s.bind(i++, *r.work_count);
+    } else {
+      s.bind_null(i++);
+    }
+    s.bind(i++, r.work_unit);
     if (const int rc = s.step(); rc != SQLITE_DONE) return std::unexpected(db_.error(rc));
     if (sqlite3_changes(db_.get()) == 0) return false;  // the key exists: a retried write
 
@@ -310,6 +341,7 @@ class SqliteStore final : public Store {
     // The running totals, in this transaction: a job is counted exactly when its row is written.
     // (After the tags: the upsert moves sqlite3_last_insert_rowid.)
     if (auto u = add_usage(db_, r); !u) return std::unexpected(u.error());
+    if (auto f = finish_running(db_, r); !f) return std::unexpected(f.error());
     return true;
   }
 

@@ -106,6 +106,11 @@ std::optional<std::string> invalid_field(const JobRecord& r) {
   }
   if (r.end < r.start) return "end is before start";
   if (r.gpu_count < 0) return "gpu_count is negative";
+  if (!(r.cpus >= 0) || r.cpus > 1e9) return "cpus is negative or not a number";
+  if (r.work_count && !(*r.work_count >= 0 && *r.work_count < 1e300)) {
+    return "work_count is negative or not a finite number";
+  }
+  if (r.work_count && r.work_unit.empty()) return "work_count has no unit";
   return std::nullopt;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <expected>
 #include <filesystem>
 #include <memory>
@@ -24,6 +25,21 @@ struct JobFilter {
   std::optional<std::size_t> last;     // only the newest N records
   bool with_report = false;            // also load report_json (large; `show` needs it)
 };
+
+// Power per device learned from the ledger's finished jobs: the energy of a kind of device over
+// the device-time of the jobs that used it. Running totals kept in each append's transaction
+// (table power_totals), so reading them costs a row, not a scan. A value is nullopt until at
+// least one job with such devices (and, for CPUs, a known CPU count) lasting at least
+// kMinLearnSeconds is recorded.
+struct TypicalPower {
+  std::optional<double> gpu_watts;  // per GPU
+  std::int64_t gpu_jobs = 0;        // jobs it was learned from
+  std::optional<double> cpu_watts;  // per CPU (packages, DRAM and CPU estimates)
+  std::int64_t cpu_jobs = 0;
+};
+
+// Jobs shorter than this teach nothing about power (start-up dominates them).
+inline constexpr double kMinLearnSeconds = 10.0;
 
 class Store {
  public:
@@ -75,6 +91,28 @@ class Store {
   // set_budget refuses but SQL by hand could create, ends the chain).
   virtual std::expected<std::vector<std::string>, std::string> account_chain(
       const std::string& account) = 0;
+
+  // Running jobs (migration 0003).
+
+  // Store RUNNING's provisional usage, replacing an older one with the same key (a report whose
+  // `updated` is older than the stored one is ignored, so a late retry never moves usage back).
+  // Return true when stored, false when the job's final record exists already (then nothing
+  // changes), or an error naming the ledger or the invalid field.
+  virtual std::expected<bool, std::string> update_running(const RunningRecord& running) = 0;
+
+  // Return the running jobs (those with provisional usage and no final record yet) that pass
+  // the filter (account, user, last; with_report is ignored), newest start first.
+  virtual std::expected<std::vector<RunningRecord>, std::string> list_running(
+      const JobFilter& filter) = 0;
+
+  // Return running jobs' provisional usage charged to ACCOUNT and its descendants in YEAR (all
+  // users when USER is ""), each job's part in the year in proportion to the time it ran in it.
+  virtual std::expected<Usage, std::string> running_usage(const std::string& account,
+                                                          const std::string& user, int year) = 0;
+
+  // Return the typical power of a device learned from finished jobs (see TypicalPower):
+  // GPU_MODEL's GPUs ("" = all GPU models together) and CPUs.
+  virtual std::expected<TypicalPower, std::string> typical_power(const std::string& gpu_model) = 0;
 
   // Return the schema version of the opened ledger (may be newer than latest_schema_version()
   // when a newer jobcarbon migrated it and declared the change compatible).

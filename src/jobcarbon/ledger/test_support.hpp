@@ -47,7 +47,30 @@ inline JobRecord sample_record(const std::string& job_id, Timestamp start) {
   r.intensity_year = 2016;
   r.pue = 1.2;
   r.co2_kg = 3.3e6 / 3.6e12 * 0.441 * 1.2;
+  r.cpus = 3.5;
+  r.work_count = 1'281'167.0 * 90;
+  r.work_unit = "images";
   r.report_json = R"({"schema_version":1})";
+  return r;
+}
+
+// A running job's provisional usage with every field set; job_id and start vary per call site.
+inline RunningRecord sample_running(const std::string& job_id, Timestamp start,
+                                    std::chrono::seconds so_far) {
+  RunningRecord r;
+  r.cluster = "hpc";
+  r.job_id = job_id;
+  r.submit_time = start - std::chrono::seconds(30);
+  r.step = "batch";
+  r.node = "gpu-node-02";
+  r.user = "ada";
+  r.account = "vision-lab";
+  r.start = start;
+  r.updated = start + so_far;
+  r.energy_charged = Microjoules(so_far.count() * 400'000'000);  // 400 W
+  r.co2_kg = static_cast<double>(r.energy_charged.value) / 3.6e12 * 0.4;
+  r.gpu_count = 1;
+  r.gpu_model = "NVIDIA H100 80GB HBM3";
   return r;
 }
 

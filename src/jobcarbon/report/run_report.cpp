@@ -75,6 +75,15 @@ Microwatts average_power(const RunReport& r) {
   return power_of(r.charged.total(), r.duration);
 }
 
+// The work the job stated, with throughput per kWh charged (null without energy); null when none.
+nlohmann::json work_json(const RunReport& r) {
+  if (!r.work) return nullptr;
+  const double kwh = to_kwh(r.charged.total());
+  return {{"count", r.work->count},
+          {"unit", r.work->unit},
+          {"per_kwh", kwh > 0 ? nlohmann::json(r.work->count / kwh) : nlohmann::json(nullptr)}};
+}
+
 nlohmann::json to_json(const RunReport& r) {
   using nlohmann::json;
   json domains = json::object(), domains_uj = json::object(), machine = json::object(),
@@ -154,6 +163,7 @@ nlohmann::json to_json(const RunReport& r) {
       {"pue", r.pue},
       {"facility_energy_kwh", r.facility_kwh},
       {"co2_kg", r.co2_kg},
+      {"work", work_json(r)},
       {"equivalents", equivalents},
       {"channels", channels},
       {"notes", r.notes},
@@ -192,6 +202,13 @@ std::string render_text(const RunReport& r) {
                   to_joules(r.unallocated.total())));
   line(fmt::format("  power         average {:.1f} W, peak {:.1f} W", to_watts(average_power(r)),
                    to_watts(r.peak_power)));
+  if (r.work) {
+    const double kwh = to_kwh(r.charged.total());
+    line(fmt::format("  work done     {} {}{}", human_number(r.work->count), r.work->unit,
+                     kwh > 0 ? fmt::format(" — {} {} per kWh charged",
+                                           human_number(r.work->count / kwh), r.work->unit)
+                             : ""));
+  }
   line("");
   const auto& in = r.intensity;
   line(fmt::format("  intensity     {:.3f} kg CO2/kWh — {}{}{}", in.kg_per_kwh,

@@ -3,6 +3,7 @@
 // (for notebooks and scripts) with the same numbers.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 
 #include <jobcarbon/attribution/attributor.hpp>
 #include <jobcarbon/os/clock.hpp>
+#include <jobcarbon/report/work_done.hpp>
 #include <jobcarbon/units/units.hpp>
 
 namespace jobcarbon::report {
@@ -81,6 +83,7 @@ struct RunReport {
   double pue = 1.0;
   double facility_kwh = 0;  // charged energy × PUE
   double co2_kg = 0;
+  std::optional<WorkDone> work;  // stated by the job (JOBCARBON_WORK_FILE) or --work
   std::vector<EquivalentValue> equivalents;
   std::vector<std::string> notes;  // unavailable sensors, estimates, defaults used
 };
