@@ -224,10 +224,61 @@ GRANT INSERT, UPDATE, DELETE ON budgets, account_parents, settings, account_user
   TO jobcarbon_admin;
 )sql";
 
+// Running jobs, learned power, CPUs and work done: as SQLite's 0003 (migrations.cpp), additive.
+constexpr std::string_view k0003Running = R"sql(
+CREATE TABLE running_jobs (
+  cluster text COLLATE "C" NOT NULL,
+  job_id text COLLATE "C" NOT NULL,
+  submit_us bigint NOT NULL,
+  step text COLLATE "C" NOT NULL DEFAULT '',
+  node text COLLATE "C" NOT NULL,
+  user_name text COLLATE "C" NOT NULL DEFAULT '',
+  account text COLLATE "C" NOT NULL DEFAULT '',
+  start_us bigint NOT NULL,
+  updated_us bigint NOT NULL,
+  charged_uj bigint NOT NULL,
+  co2_kg double precision NOT NULL,
+  gpu_count integer NOT NULL DEFAULT 0,
+  gpu_model text COLLATE "C" NOT NULL DEFAULT '',
+  PRIMARY KEY (cluster, job_id, submit_us, step, node)
+);
+CREATE INDEX running_jobs_by_account ON running_jobs (account, user_name);
+
+CREATE TABLE power_totals (
+  device text COLLATE "C" NOT NULL,
+  model text COLLATE "C" NOT NULL,
+  energy_j double precision NOT NULL DEFAULT 0,
+  device_seconds double precision NOT NULL DEFAULT 0,
+  jobs bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (device, model)
+);
+
+ALTER TABLE jobs ADD COLUMN cpus double precision NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN work_count double precision NULL;
+ALTER TABLE jobs ADD COLUMN work_unit text NOT NULL DEFAULT '';
+
+INSERT INTO power_totals (device, model, energy_j, device_seconds, jobs)
+  SELECT 'gpu', gpu_model, sum(gpu_uj) / 1e6, sum(gpu_count * (end_us - start_us) / 1e6),
+         count(*)
+  FROM jobs WHERE gpu_count > 0 AND end_us - start_us >= 10000000 GROUP BY gpu_model;
+
+ALTER TABLE running_jobs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY running_jobs_read ON running_jobs FOR SELECT
+  USING ((SELECT sees_everything()) OR user_name = session_user);
+CREATE POLICY running_jobs_add ON running_jobs FOR INSERT WITH CHECK (true);
+CREATE POLICY running_jobs_update ON running_jobs FOR UPDATE USING (true);
+CREATE POLICY running_jobs_remove ON running_jobs FOR DELETE USING (true);
+
+GRANT SELECT ON running_jobs, power_totals TO jobcarbon_reader, jobcarbon_writer, jobcarbon_admin;
+GRANT INSERT, UPDATE, DELETE ON running_jobs TO jobcarbon_writer;
+GRANT INSERT, UPDATE ON power_totals TO jobcarbon_writer;
+)sql";
+
 // Versions, names and oldest_compatible as kSqliteMigrations (migrations.cpp).
 constexpr std::array kPgMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
     Migration{2, "0002_budgets", k0002Budgets, 2},
+    Migration{3, "0003_running", k0003Running, 2},
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <jobcarbon/ledger/pg_budgets.hpp>
 #include <jobcarbon/ledger/pg_connection.hpp>
 #include <jobcarbon/ledger/pg_reports.hpp>
+#include <jobcarbon/ledger/pg_running.hpp>
 #include <jobcarbon/ledger/pg_schema.hpp>
 #include <jobcarbon/ledger/usage_split.hpp>
 
@@ -26,11 +27,23 @@ WITH j AS (
   INSERT INTO jobs (cluster, job_id, submit_us, step, node, user_name, account, start_us, end_us,
     exit_code, command, gpu_uj, cpu_uj, dram_uj, node_uj, estimated_cpu_uj, estimated_memory_uj,
     charged_uj, machine_uj, unallocated_uj, method, gpu_count, gpu_model, intensity_kg_per_kwh,
-    intensity_zone, intensity_dataset, intensity_year, pue, co2_kg, report_json, recorded_by)
+    intensity_zone, intensity_dataset, intensity_year, pue, co2_kg, report_json, recorded_by,
+    cpus, work_count, work_unit)
   VALUES ($1, $2, $3, $4, $5, $6, $7::text, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-    $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)
+    $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $39, $40, $41)
   ON CONFLICT (cluster, job_id, submit_us, step, node) DO NOTHING
   RETURNING id),
+d AS (
+  DELETE FROM running_jobs r USING j
+  WHERE r.cluster = $1 AND r.job_id = $2 AND r.submit_us = $3 AND r.step = $4 AND r.node = $5),
+p AS (
+  INSERT INTO power_totals (device, model, energy_j, device_seconds, jobs)
+  SELECT x.d, x.m, x.e, x.s, 1
+  FROM j, unnest($42::text[], $43::text[], $44::float8[], $45::float8[]) AS x(d, m, e, s)
+  ON CONFLICT (device, model) DO UPDATE SET
+    energy_j = power_totals.energy_j + excluded.energy_j,
+    device_seconds = power_totals.device_seconds + excluded.device_seconds,
+    jobs = power_totals.jobs + 1),
 t AS (
   INSERT INTO job_tags (job, key, value)
   SELECT j.id, x.k, x.v FROM j, unnest($32::text[], $33::text[]) AS x(k, v)),
@@ -53,7 +66,7 @@ constexpr std::string_view kSelectJobs = R"sql(
 SELECT id, cluster, job_id, submit_us, step, node, user_name, account, start_us, end_us,
   exit_code, command, gpu_uj, cpu_uj, dram_uj, node_uj, estimated_cpu_uj, estimated_memory_uj,
   charged_uj, machine_uj, unallocated_uj, method, gpu_count, gpu_model, intensity_kg_per_kwh,
-  intensity_zone, intensity_dataset, intensity_year, pue, co2_kg, {},
+  intensity_zone, intensity_dataset, intensity_year, pue, co2_kg, cpus, work_count, work_unit, {},
   (SELECT coalesce(json_object_agg(t.key, t.value), '{{}}'::json) FROM job_tags t
    WHERE t.job = jobs.id)
 FROM jobs)sql";
@@ -104,6 +117,10 @@ JobRecord read_job(const PgResult& s, int row) {
   r.intensity_year = static_cast<int>(s.int64(row, c++));
   r.pue = s.real(row, c++);
   r.co2_kg = s.real(row, c++);
+  r.cpus = s.real(row, c++);
+  if (!s.is_null(row, c)) r.work_count = s.real(row, c);
+  ++c;
+  r.work_unit = s.text(row, c++);
   r.report_json = s.text(row, c++);
   const auto tags = nlohmann::json::parse(s.text(row, c++), nullptr, false);
   if (tags.is_object()) {
@@ -127,7 +144,8 @@ std::optional<std::string> nul_field(const JobRecord& r) {
       {"gpu_model", &r.gpu_model},
       {"intensity_zone", &r.intensity_zone},
       {"intensity_dataset", &r.intensity_dataset},
-      {"report_json", &r.report_json}};
+      {"report_json", &r.report_json},
+      {"work_unit", &r.work_unit}};
   for (const auto& [name, value] : fields) {
     if (has_nul(*value)) return fmt::format("{} contains a NUL byte", name);
   }
@@ -218,6 +236,24 @@ class PgStore final : public Store {
     return pg_account_chain(*db_, account);
   }
 
+  std::expected<bool, std::string> update_running(const RunningRecord& running) override {
+    return pg_update_running(*db_, running);
+  }
+
+  std::expected<std::vector<RunningRecord>, std::string> list_running(
+      const JobFilter& filter) override {
+    return pg_list_running(*db_, filter);
+  }
+
+  std::expected<Usage, std::string> running_usage(const std::string& account,
+                                                  const std::string& user, int year) override {
+    return pg_running_usage(*db_, account, user, year);
+  }
+
+  std::expected<TypicalPower, std::string> typical_power(const std::string& gpu_model) override {
+    return pg_typical_power(*db_, gpu_model);
+  }
+
   int schema_version() const override { return version_; }
 
   std::string describe() const override { return db_->describe(); }
@@ -253,6 +289,16 @@ class PgStore final : public Store {
     p.add_text_array(users);
     p.add(number_array(years)).add(number_array(co2)).add(number_array(energy));
     p.add(number_array(jobs));
+    p.add(r.cpus).add(r.work_count).add(r.work_unit);  // $39-$41
+    std::vector<std::string> devices, models, joules, seconds;
+    for (const auto& d : power_deltas(r)) {
+      devices.push_back(d.device);
+      models.push_back(d.model);
+      joules.push_back(fmt::format("{}", d.joules));
+      seconds.push_back(fmt::format("{}", d.device_seconds));
+    }
+    p.add_text_array(devices).add_text_array(models);  // $42-$45
+    p.add(number_array(joules)).add(number_array(seconds));
     return p;
   }
 

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <jobcarbon/ledger/usage_split.hpp>
 #include <jobcarbon/policy/budget_period.hpp>
 
 namespace jobcarbon::ledger {
@@ -51,17 +52,6 @@ std::string rollback_with(SqliteConnection& db, std::string message) {
 }
 
 }  // namespace
-
-std::optional<std::string> invalid_running(const RunningRecord& r) {
-  if (r.cluster.empty()) return "cluster is empty";
-  if (r.job_id.empty()) return "job_id is empty";
-  if (r.node.empty()) return "node is empty";
-  if (r.updated < r.start) return "updated is before start";
-  if (r.energy_charged.value < 0) return "energy_charged is negative";
-  if (!(r.co2_kg >= 0)) return "co2_kg is negative or not a number";
-  if (r.gpu_count < 0) return "gpu_count is negative";
-  return std::nullopt;
-}
 
 std::expected<bool, std::string> update_running(SqliteConnection& db, const RunningRecord& r) {
   if (auto bad = invalid_running(r)) {
@@ -196,31 +186,16 @@ std::expected<void, std::string> finish_running(SqliteConnection& db, const JobR
   del->bind(5, job.node);
   if (const int rc = del->step(); rc != SQLITE_DONE) return std::unexpected(db.error(rc));
 
-  const double seconds = std::chrono::duration<double>(job.end - job.start).count();
-  if (seconds < kMinLearnSeconds) return {};
   auto add = db.prepare(kAddPower);
   if (!add) return std::unexpected(add.error());
-  auto put = [&](std::string_view device, std::string_view model, double joules,
-                 double device_seconds) -> std::expected<void, std::string> {
-    add->bind(1, device);
-    add->bind(2, model);
-    add->bind(3, joules);
-    add->bind(4, device_seconds);
+  for (const auto& d : power_deltas(job)) {
+    add->bind(1, d.device);
+    add->bind(2, d.model);
+    add->bind(3, d.joules);
+    add->bind(4, d.device_seconds);
     const int rc = add->step();
     add->reset();
     if (rc != SQLITE_DONE) return std::unexpected(db.error(rc));
-    return {};
-  };
-  if (job.gpu_count > 0) {
-    auto r = put("gpu", job.gpu_model, static_cast<double>(job.energy.gpu.value) / 1e6,
-                 job.gpu_count * seconds);
-    if (!r) return r;
-  }
-  if (job.cpus > 0) {
-    const auto cpu =
-        job.energy.cpu + job.energy.dram + job.energy.estimated_cpu + job.energy.estimated_memory;
-    auto r = put("cpu", "", static_cast<double>(cpu.value) / 1e6, job.cpus * seconds);
-    if (!r) return r;
   }
   return {};
 }

@@ -14,9 +14,6 @@
 
 namespace jobcarbon::ledger {
 
-// Return the first problem with a running record that no backend may store, or nullopt.
-std::optional<std::string> invalid_running(const RunningRecord& running);
-
 // See Store::update_running. Runs its own IMMEDIATE transaction.
 std::expected<bool, std::string> update_running(SqliteConnection& db, const RunningRecord& r);
 

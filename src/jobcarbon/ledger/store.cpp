@@ -114,6 +114,17 @@ std::optional<std::string> invalid_field(const JobRecord& r) {
   return std::nullopt;
 }
 
+std::optional<std::string> invalid_running(const RunningRecord& r) {
+  if (r.cluster.empty()) return "cluster is empty";
+  if (r.job_id.empty()) return "job_id is empty";
+  if (r.node.empty()) return "node is empty";
+  if (r.updated < r.start) return "updated is before start";
+  if (r.energy_charged.value < 0) return "energy_charged is negative";
+  if (!(r.co2_kg >= 0)) return "co2_kg is negative or not a number";
+  if (r.gpu_count < 0) return "gpu_count is negative";
+  return std::nullopt;
+}
+
 LedgerEnvironment LedgerEnvironment::from_process() {
   auto get = [](const char* name) -> std::optional<std::string> {
     const char* v = std::getenv(name);

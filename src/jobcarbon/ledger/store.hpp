@@ -151,6 +151,10 @@ std::expected<std::unique_ptr<Store>, std::string> open_store(const std::string&
 // "method is 'guessed': expected measured, estimated or mixed"), or nullopt when it is valid.
 std::optional<std::string> invalid_field(const JobRecord& record);
 
+// Return the first problem with a running job's record that no backend may store ("updated is
+// before start", ...), or nullopt when it is valid.
+std::optional<std::string> invalid_running(const RunningRecord& running);
+
 // The environment values that decide the default ledger; tests pass their own.
 struct LedgerEnvironment {
   std::optional<std::string> jobcarbon_ledger;  // $JOBCARBON_LEDGER

@@ -594,5 +594,61 @@ TEST_P(StoreContract, ThirtyTwoProcessesAppendingAndCheckingLoseAndDoubleCountNo
   EXPECT_EQ(mismatches(), 0);
 }
 
+// Running jobs (migration 0003) behave the same on both backends: provisional usage counted,
+// late reports ignored, replaced by the final record, split across New Year; power learned.
+TEST_P(StoreContract, RunningJobsAreCountedUntilTheirFinalRecordReplacesThem) {
+  constexpr std::int64_t kNewYear2026 = 1'767'225'600;
+  const auto r = testing::sample_running("run-1", testing::at_s(kNewYear2026 - 12 * 3600),
+                                         std::chrono::seconds(48 * 3600));
+  ASSERT_EQ(store_->update_running(r), true);
+  auto older = r;
+  older.updated = r.start + std::chrono::seconds(60);
+  ASSERT_EQ(store_->update_running(older), true);  // stored nothing: older than what is there
+  auto listed = store_->list_running({});
+  ASSERT_TRUE(listed) << listed.error();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front(), r);
+  auto y2025 = store_->running_usage("vision-lab", "", 2025);
+  auto y2026 = store_->running_usage("vision-lab", "ada", 2026);
+  ASSERT_TRUE(y2025 && y2026);
+  EXPECT_EQ(y2025->energy.value, r.energy_charged.value / 4);
+  EXPECT_EQ(y2026->energy.value, r.energy_charged.value * 3 / 4);
+  EXPECT_EQ(y2025->jobs, 1);
+
+  auto final_record = testing::sample_record("run-1", r.start);
+  final_record.cluster = r.cluster;
+  final_record.submit_time = r.submit_time;
+  final_record.step = r.step;
+  final_record.node = r.node;
+  ASSERT_EQ(store_->append(final_record), true);
+  EXPECT_TRUE(store_->list_running({})->empty());
+  EXPECT_EQ(store_->running_usage("vision-lab", "", 2026)->energy.value, 0);
+  EXPECT_EQ(store_->update_running(r), false);  // after the final record: refused
+  EXPECT_TRUE(store_->list_running({})->empty());
+}
+
+TEST_P(StoreContract, TypicalPowerIsLearnedFromFinishedJobs) {
+  EXPECT_FALSE(store_->typical_power("")->gpu_watts);
+  auto a = testing::sample_record("p-1", testing::at_s(1'777'593'600));
+  a.end = a.start + std::chrono::seconds(100);
+  a.gpu_count = 2;
+  a.cpus = 4;
+  a.energy = {Microjoules(60'000'000'000),
+              Microjoules(3'000'000'000),
+              Microjoules(1'000'000'000),
+              Microjoules(0),
+              Microjoules(0),
+              Microjoules(0)};
+  a.energy_charged = a.energy.total();
+  ASSERT_EQ(store_->append(a), true);
+  ASSERT_EQ(store_->append(a), false);  // a retry teaches nothing
+  auto p = store_->typical_power("NVIDIA H100 80GB HBM3");
+  ASSERT_TRUE(p) << p.error();
+  EXPECT_NEAR(*p->gpu_watts, 300.0, 1e-9);
+  EXPECT_NEAR(*p->cpu_watts, 10.0, 1e-9);
+  EXPECT_EQ(p->gpu_jobs, 1);
+  EXPECT_FALSE(store_->typical_power("Tesla V100")->gpu_watts);
+}
+
 }  // namespace
 }  // namespace jobcarbon::ledger

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include <jobcarbon/ledger/store.hpp>
 #include <jobcarbon/policy/budget_period.hpp>
 
 namespace jobcarbon::ledger {
@@ -28,6 +29,22 @@ std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord
       out.push_back({job.account, job.user, part.period.year, co2, part.energy, jobs});
     }
     out.push_back({job.account, "", part.period.year, co2, part.energy, jobs});
+  }
+  return out;
+}
+
+std::vector<PowerDelta> power_deltas(const JobRecord& job) {
+  const double seconds = std::chrono::duration<double>(job.end - job.start).count();
+  std::vector<PowerDelta> out;
+  if (seconds < kMinLearnSeconds) return out;
+  if (job.gpu_count > 0) {
+    out.push_back({"gpu", job.gpu_model, static_cast<double>(job.energy.gpu.value) / 1e6,
+                   job.gpu_count * seconds});
+  }
+  if (job.cpus > 0) {
+    const auto cpu =
+        job.energy.cpu + job.energy.dram + job.energy.estimated_cpu + job.energy.estimated_memory;
+    out.push_back({"cpu", "", static_cast<double>(cpu.value) / 1e6, job.cpus * seconds});
   }
   return out;
 }

@@ -32,4 +32,16 @@ struct UsageDelta {
 // rows. Error: split_energy's (end before start, negative energy).
 std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord& job);
 
+// One power_totals row's increment (the typical power per device learned from finished jobs).
+struct PowerDelta {
+  std::string device;  // "gpu" | "cpu"
+  std::string model;   // the GPU model; "" for CPUs
+  double joules = 0;
+  double device_seconds = 0;
+};
+
+// Return what JOB teaches about power per device: its GPUs (when it had some) and its CPUs (when
+// their number is known), GPU first; nothing for a job shorter than kMinLearnSeconds.
+std::vector<PowerDelta> power_deltas(const JobRecord& job);
+
 }  // namespace jobcarbon::ledger
