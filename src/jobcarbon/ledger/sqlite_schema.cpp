@@ -118,9 +118,17 @@ std::expected<int, std::string> prepare_schema(SqliteConnection& db, OpenMode mo
   if (header->user_version > latest) return accept_newer(db, header->user_version);
 
   if (header->user_version == 0) {
-    // Never migrate into someone else's database: a jobcarbon ledger at version 0 is empty.
+    // Never migrate into someone else's database: a jobcarbon ledger at version 0 is empty. The
+    // version and the tables are read in one snapshot: another process may be creating this
+    // ledger right now, and its tables with the version 0 read before its commit would look like
+    // another program's database.
+    if (auto b = db.exec("BEGIN"); !b) return std::unexpected(b.error());
+    auto again = read_header(db);
     auto objects = db.query_int("SELECT count(*) FROM sqlite_schema");
+    (void)db.exec("COMMIT");
+    if (!again) return std::unexpected(again.error());
     if (!objects) return std::unexpected(objects.error());
+    if (again->user_version != 0) return prepare_schema(db, mode, busy_timeout);
     if (*objects > 0) {
       if (header->application_id != 0 && header->application_id != kApplicationId) {
         return std::unexpected(not_ours(db, header->application_id));
