@@ -124,4 +124,15 @@ set -e
 [[ $s -ne 0 ]] || fail "budget set on a non-database succeeded"
 expect_contains "budget set names the bad ledger" "$T/err.txt" "notdb.db"
 expect_eq "the bad ledger is unchanged" "$(cat "$T/notdb.db")" "not a database, just text"
+# An energy budget: 0.02 kWh for "kwh lab", which used a little over 0.01 kWh (one run).
+record "kwh lab"
+"$JOBCARBON" budget set --ledger "$L" --account "kwh lab" --year "$year" --limit-kwh 0.02kWh --policy deny >/dev/null
+check 0 "energy: allow" --ledger "$L" --account "kwh lab" --estimate-kwh 0.004
+check 1 "energy: warn past 80 %" --ledger "$L" --account "kwh lab" --estimate-kwh 0.008 --json
+expect_eq "energy: measure" "$(json "$T/check.out" "j['measure']")" energy
+expect_eq "energy: limit_kwh" "$(json "$T/check.out" "j['limit_kwh']")" 0.02
+check 2 "energy: deny over the limit" --ledger "$L" --account "kwh lab" --estimate-kwh 0.02
+expect_contains "energy: the message speaks of kWh" "$T/check.out" "energy budget"
+check 2 "energy: resources estimate kWh too" --ledger "$L" --account "kwh lab" --cpus 1 --time-limit 2h --intensity 0.1
+
 finish

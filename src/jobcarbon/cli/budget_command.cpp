@@ -52,6 +52,7 @@ struct CheckFlags : Common {
   std::string account;
   std::string user;
   std::optional<std::string> estimate_kg;
+  std::optional<std::string> estimate_kwh;  // for energy budgets
   // Or the job's resources, from which the estimate is computed (submission_estimate.hpp).
   std::optional<int> gpus;
   std::optional<double> cpus;
@@ -152,20 +153,35 @@ int check_budget(const CheckFlags& f) {
   };
   // A bad estimate is "cannot decide" too: exit 2 would read as deny.
   const bool by_resources = f.gpus || f.cpus || f.time_limit;
-  if (f.estimate_kg.has_value() == by_resources) {
+  const bool by_estimate = f.estimate_kg || f.estimate_kwh;
+  if (by_estimate == by_resources) {
     return cannot_decide(
-        "give either --estimate-kg X or the job's resources (--gpus N and/or --cpus N, "
-        "--time-limit T, optionally --nodes N and --gpu-model M), not both");
+        "give either --estimate-kg X (and/or --estimate-kwh X) or the job's resources (--gpus N "
+        "and/or --cpus N, --time-limit T, optionally --nodes N and --gpu-model M), not both");
   }
-  double estimate = 0;
-  std::optional<policy::JobResources> resources;
-  if (f.estimate_kg) {
-    const auto* end = f.estimate_kg->data() + f.estimate_kg->size();
-    const auto parsed = std::from_chars(f.estimate_kg->data(), end, estimate);
-    if (parsed.ec != std::errc() || parsed.ptr != end || !std::isfinite(estimate) || estimate < 0) {
-      return cannot_decide(fmt::format(
-          "--estimate-kg '{}': expected a non-negative number of kilograms", *f.estimate_kg));
+  // Return the number in TEXT given with FLAG, or why it is not a non-negative number.
+  const auto amount = [](const std::optional<std::string>& text, std::string_view flag,
+                         std::string_view unit) -> std::expected<double, std::string> {
+    if (!text) return 0.0;
+    double v = 0;
+    const auto* end = text->data() + text->size();
+    const auto parsed = std::from_chars(text->data(), end, v);
+    if (parsed.ec != std::errc() || parsed.ptr != end || !std::isfinite(v) || v < 0) {
+      return std::unexpected(
+          fmt::format("{} '{}': expected a non-negative number of {}", flag, *text, unit));
     }
+    return v;
+  };
+  double estimate = 0;
+  double estimate_kwh = 0;
+  std::optional<policy::JobResources> resources;
+  if (by_estimate) {
+    auto kg = amount(f.estimate_kg, "--estimate-kg", "kilograms");
+    if (!kg) return cannot_decide(kg.error());
+    auto kwh = amount(f.estimate_kwh, "--estimate-kwh", "kWh");
+    if (!kwh) return cannot_decide(kwh.error());
+    estimate = *kg;
+    estimate_kwh = *kwh;
   } else {
     if (!f.time_limit) return cannot_decide("--time-limit is needed to estimate from resources");
     auto limit = policy::parse_time_limit(*f.time_limit);
@@ -194,9 +210,10 @@ int check_budget(const CheckFlags& f) {
     if (!e) return cannot_decide(e.error());
     computed = std::move(*e);
     estimate = computed->estimate.co2.value;
+    estimate_kwh = computed->estimate.kwh;
   }
   auto verdict = ledger::check_budget(**store, f.account, f.user, KgCo2{estimate},
-                                      f.year.value_or(this_year()));
+                                      f.year.value_or(this_year()), "", estimate_kwh);
   if (!verdict) return cannot_decide(verdict.error());
   if (f.json) {
     nlohmann::json j{{"decision", policy::to_string(verdict->decision)},
@@ -205,7 +222,13 @@ int check_budget(const CheckFlags& f) {
                      {"used_kg", verdict->used.value},
                      {"limit_kg", verdict->limit ? nlohmann::json(verdict->limit->value)
                                                  : nlohmann::json(nullptr)},
-                     {"estimate_kg", verdict->estimate.value}};
+                     {"estimate_kg", verdict->estimate.value},
+                     {"measure", verdict->energy ? "energy" : "co2"},
+                     {"estimate_kwh", verdict->estimate_kwh}};
+    if (verdict->energy) {
+      j["used_kwh"] = verdict->used_kwh;
+      j["limit_kwh"] = *verdict->limit_kwh;
+    }
     if (computed) {
       j["estimate"] = {{"kwh", computed->estimate.kwh},
                        {"gpu_watts", computed->power.gpu.watts},
@@ -267,6 +290,8 @@ void add_budget_command(CLI::App& app, int& exit_code) {
   c->add_option("--account", check->account, "The job's account")->required();
   c->add_option("--user", check->user, "The job's user (a per-user budget applies too)");
   c->add_option("--estimate-kg", check->estimate_kg, "The job's estimated CO2 in kg");
+  c->add_option("--estimate-kwh", check->estimate_kwh,
+                "The job's estimated IT energy in kWh (for energy budgets)");
   c->add_option("--gpus", check->gpus, "GPUs per node the job asks for (instead of --estimate-kg)");
   c->add_option("--cpus", check->cpus, "CPUs per node the job asks for");
   c->add_option("--nodes", check->nodes, "Nodes the job asks for (default 1)");

@@ -5,13 +5,23 @@
 namespace jobcarbon::ledger {
 namespace {
 
-// The level's budget as the policy sees it: CO2 limits only (see check_budget).
+// The level's budget as the policy sees it: a CO2 limit, or an energy limit in kWh.
 std::optional<policy::Budget> as_policy_budget(const std::vector<BudgetRecord>& found,
                                                const std::string& user) {
   for (const auto& b : found) {
-    if (b.user == user && b.limit_kg) return policy::Budget{*b.limit_kg, b.policy, b.warn_at};
+    if (b.user != user) continue;
+    if (b.limit_kg) return policy::Budget{*b.limit_kg, std::nullopt, b.policy, b.warn_at};
+    if (b.limit_energy) {
+      return policy::Budget{KgCo2{0}, to_kwh(*b.limit_energy), b.policy, b.warn_at};
+    }
   }
   return std::nullopt;
+}
+
+policy::AccountUsage level(std::string name, std::optional<policy::Budget> budget,
+                           const Usage& used, const Usage& running) {
+  return {std::move(name),       budget, used.co2, running.co2, to_kwh(used.energy),
+          to_kwh(running.energy)};
 }
 
 }  // namespace
@@ -22,8 +32,8 @@ int year_of(policy::WallTime t) {
 
 std::expected<policy::Verdict, std::string> check_budget(Store& store, const std::string& account,
                                                          const std::string& user, KgCo2 estimate,
-                                                         int year,
-                                                         const std::string& admin_contact) {
+                                                         int year, const std::string& admin_contact,
+                                                         double estimate_kwh) {
   auto chain = store.account_chain(account);
   if (!chain) return std::unexpected(chain.error());
   std::vector<policy::AccountUsage> levels;
@@ -36,16 +46,16 @@ std::expected<policy::Verdict, std::string> check_budget(Store& store, const std
         if (!used) return std::unexpected(used.error());
         auto running = store.running_usage(a, user, year);
         if (!running) return std::unexpected(running.error());
-        levels.push_back({fmt::format("{} (user {})", a, user), own, used->co2, running->co2});
+        levels.push_back(level(fmt::format("{} (user {})", a, user), own, *used, *running));
       }
     }
     auto used = store.usage(a, "", year);
     if (!used) return std::unexpected(used.error());
     auto running = store.running_usage(a, "", year);
     if (!running) return std::unexpected(running.error());
-    levels.push_back({a, as_policy_budget(*budgets, ""), used->co2, running->co2});
+    levels.push_back(level(a, as_policy_budget(*budgets, ""), *used, *running));
   }
-  return policy::check_submission(levels, estimate, admin_contact);
+  return policy::check_submission(levels, estimate, admin_contact, estimate_kwh);
 }
 
 std::expected<std::vector<BudgetStatus>, std::string> budget_status(

@@ -18,12 +18,13 @@ namespace jobcarbon::ledger {
 // Return the decision for a new job of ESTIMATE charged to ACCOUNT (and USER within it, "" for
 // none) in YEAR: the user's own budget when there is one (as the first level, named
 // "ACCOUNT (user USER)"), then ACCOUNT's budget and its ancestors', each level's usage including
-// its descendants. Only CO2 limits decide; energy (kWh) budgets are not checked yet. Error: the
-// store's errors (the caller's "cannot decide").
+// its descendants. CO2 budgets decide on ESTIMATE, energy (kWh) budgets on ESTIMATE_KWH (the
+// job's IT energy). Error: the store's errors (the caller's "cannot decide").
 std::expected<policy::Verdict, std::string> check_budget(Store& store, const std::string& account,
                                                          const std::string& user, KgCo2 estimate,
                                                          int year,
-                                                         const std::string& admin_contact = "");
+                                                         const std::string& admin_contact = "",
+                                                         double estimate_kwh = 0);
 
 // One budget's standing.
 struct BudgetStatus {

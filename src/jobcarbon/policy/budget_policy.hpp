@@ -32,9 +32,10 @@ std::string_view to_string(Policy policy);
 // Return the policy named by TEXT (warn, deny, stop; any case), or an error naming TEXT.
 std::expected<Policy, std::string> parse_policy(std::string_view text);
 
-// One account's budget for a period.
+// One account's budget for a period: a CO2 limit, or an energy limit for sites that budget kWh.
 struct Budget {
-  KgCo2 limit;
+  KgCo2 limit;                      // a CO2 budget's limit (unused for an energy budget)
+  std::optional<double> limit_kwh;  // set: an energy budget of this many kWh
   Policy policy = Policy::kWarn;
   WarnThreshold warn_at;  // 80 % unless set
 };
@@ -46,6 +47,8 @@ struct AccountUsage {
   std::optional<Budget> budget;  // std::nullopt: no limit at this level
   KgCo2 used;                    // finished jobs in the period
   KgCo2 running;                 // running jobs' provisional usage so far
+  double used_kwh = 0;           // the same in energy (IT energy, kWh), for energy budgets
+  double running_kwh = 0;
 };
 
 // The decision for a new job and what to tell its user; the numbers are those of the level
@@ -56,8 +59,13 @@ struct Verdict {
   std::string account;  // the deciding level; the job's own account when no level has a limit
   KgCo2 used;           // finished + running at that level (what counts against the limit)
   KgCo2 running;        // of which running jobs' provisional usage
-  std::optional<KgCo2> limit;  // std::nullopt when no level has a limit
+  std::optional<KgCo2> limit;  // std::nullopt when no level has a limit, or it is an energy one
   KgCo2 estimate;
+  // When the deciding level has an energy budget: its numbers in kWh.
+  bool energy = false;
+  double used_kwh = 0;
+  std::optional<double> limit_kwh;
+  double estimate_kwh = 0;
 };
 
 // Return the decision for a new job of ESTIMATE (negative counts as 0) charged to CHAIN: the
@@ -69,9 +77,11 @@ struct Verdict {
 // The job gets the most severe level's decision; among levels with that decision, the one with
 // the highest total / limit speaks (the nearer level on a tie). No limit anywhere → allow.
 // ADMIN_CONTACT is who the message says to ask ("your administrator" when empty). An empty
-// CHAIN is allowed with a message saying there is no account.
+// CHAIN is allowed with a message saying there is no account. A level with an energy budget
+// decides the same way on used_kwh + running_kwh + ESTIMATE_KWH against limit_kwh, and its
+// message speaks of kWh and an energy budget; levels of both kinds compete by total / limit.
 Verdict check_submission(std::span<const AccountUsage> chain, KgCo2 estimate,
-                         std::string_view admin_contact);
+                         std::string_view admin_contact, double estimate_kwh = 0);
 
 // What the enforcer does to an account's running jobs under the `stop` policy.
 enum class Action { kNone, kCheckpointSignal, kCancel };

@@ -13,7 +13,7 @@ AccountUsage level(std::string name, std::optional<double> limit_kg, double used
                    Policy policy = Policy::kDeny, std::int32_t warn_bp = 8000) {
   AccountUsage u;
   u.account = std::move(name);
-  if (limit_kg) u.budget = Budget{KgCo2{*limit_kg}, policy, WarnThreshold{warn_bp}};
+  if (limit_kg) u.budget = Budget{KgCo2{*limit_kg}, std::nullopt, policy, WarnThreshold{warn_bp}};
   u.used = KgCo2{used};
   u.running = KgCo2{running};
   return u;
@@ -22,6 +22,35 @@ AccountUsage level(std::string name, std::optional<double> limit_kg, double used
 Verdict check(std::vector<AccountUsage> chain, double estimate,
               std::string_view admin = "hpc-support@example.org") {
   return check_submission(chain, KgCo2{estimate}, admin);
+}
+
+// An energy budget: the same rules on kWh (IT energy), and the message speaks of kWh.
+TEST(CheckSubmission, EnergyBudgetsDecideOnKwh) {
+  AccountUsage lab;
+  lab.account = "lab";
+  lab.budget = Budget{KgCo2{0}, 100.0, Policy::kDeny, WarnThreshold{8000}};
+  lab.used = KgCo2{1000};  // CO2 is irrelevant to an energy budget
+  lab.used_kwh = 60;
+  lab.running_kwh = 10;
+  Verdict v = check_submission(std::vector{lab}, KgCo2{5}, "", 5.0);  // 75 kWh < 80
+  EXPECT_EQ(v.decision, Decision::kAllow);
+  EXPECT_TRUE(v.energy);
+  EXPECT_EQ(v.used_kwh, 70);
+  EXPECT_EQ(*v.limit_kwh, 100);
+  EXPECT_FALSE(v.limit.has_value());
+  EXPECT_EQ(v.message,
+            "Account lab has used 70.0 kWh (of which 10.0 kWh by running jobs) of its 100.0 kWh "
+            "energy budget; this job is estimated at 5.0 kWh.");
+  v = check_submission(std::vector{lab}, KgCo2{0}, "", 31.0);  // 101 kWh > 100
+  EXPECT_EQ(v.decision, Decision::kDeny);
+  EXPECT_NE(v.message.find("Job refused: Account lab has used 70.0 kWh"), std::string::npos);
+  // A CO2 parent and an energy child compete by total / limit: the parent at 90 % warns, the
+  // child at 75 % allows; the parent decides.
+  AccountUsage parent = level("dept", 1000, 850, 0);
+  v = check_submission(std::vector{lab, parent}, KgCo2{50}, "", 5.0);
+  EXPECT_EQ(v.decision, Decision::kWarn);
+  EXPECT_EQ(v.account, "dept");
+  EXPECT_FALSE(v.energy);
 }
 
 // Limit 1000 kg, warn at 80 %: the threshold is 800 kg.
