@@ -47,7 +47,10 @@ std::optional<ledger::Timestamp> date_flag(std::string_view flag,
 
 void report(const ReportFlags& flags) {
   ledger::ReportQuery query;
-  query.by = *ledger::parse_grouping(flags.by);  // checked by CLI11
+  const auto by = ledger::parse_report_by(flags.by);
+  if (!by) throw std::runtime_error(by.error());
+  query.by = by->first;
+  query.tag_key = by->second;
   query.since = date_flag("--since", flags.since);
   query.until = date_flag("--until", flags.until);
   query.account = flags.account;
@@ -77,9 +80,11 @@ void report(const ReportFlags& flags) {
 
 void add_report_command(CLI::App& app) {
   auto flags = std::make_shared<ReportFlags>();
-  auto* cmd = app.add_subcommand("report", "Usage grouped by account, user, month, week or node");
-  cmd->add_option("--by", flags->by, "account (default), user, month, week (ISO) or node")
-      ->check(CLI::IsMember({"account", "user", "month", "week", "node"}));
+  auto* cmd = app.add_subcommand(
+      "report", "Usage grouped by account, user, month, week, node, GPU model or a tag");
+  cmd->add_option("--by", flags->by,
+                  "account (default), user, month, week (ISO), node, gpu-model, or tag:KEY (the "
+                  "values of one --tag key)");
   cmd->add_option("--since", flags->since,
                   "Only runs that started on or after DATE (YYYY-MM-DD, UTC)");
   cmd->add_option("--until", flags->until, "Only runs that started before DATE (YYYY-MM-DD, UTC)");

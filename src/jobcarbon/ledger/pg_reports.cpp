@@ -19,6 +19,10 @@ std::string_view key_expression(Grouping by) {
       return "user_name";
     case Grouping::kNode:
       return "node";
+    case Grouping::kGpuModel:
+      return "gpu_model";
+    case Grouping::kTag:  // $1 is the tag key (pg_report_rows adds it first)
+      return "coalesce((SELECT t.value FROM job_tags t WHERE t.job = jobs.id AND t.key = $1), '')";
     case Grouping::kMonth:
       return "to_char(to_timestamp(start_us / 1000000) AT TIME ZONE 'UTC', 'YYYY-MM')";
     case Grouping::kWeek:
@@ -45,6 +49,7 @@ std::expected<std::vector<ReportRow>, std::string> pg_report_rows(PgConnection& 
 FROM jobs WHERE true)sql",
                                 key_expression(q.by));
   PgParams params;
+  if (q.by == Grouping::kTag) params.add(q.tag_key);
   const auto filter = [&sql, &params](std::string_view clause, auto value) {
     params.add(value);
     sql += fmt::format(fmt::runtime(clause), params.values().size());

@@ -14,7 +14,9 @@ namespace {
 
 std::string key_header(Grouping by) {
   std::string h(to_string(by));
-  for (char& c : h) c = static_cast<char>(c - 'a' + 'A');
+  for (char& c : h) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
   return h;
 }
 

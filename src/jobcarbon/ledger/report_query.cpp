@@ -16,6 +16,8 @@ std::optional<Grouping> parse_grouping(std::string_view name) {
   if (name == "month") return Grouping::kMonth;
   if (name == "week") return Grouping::kWeek;
   if (name == "node") return Grouping::kNode;
+  if (name == "tag") return Grouping::kTag;
+  if (name == "gpu-model") return Grouping::kGpuModel;
   return std::nullopt;
 }
 
@@ -31,8 +33,28 @@ std::string_view to_string(Grouping grouping) {
       return "week";
     case Grouping::kNode:
       return "node";
+    case Grouping::kTag:
+      return "tag";
+    case Grouping::kGpuModel:
+      return "gpu-model";
   }
   return "";
+}
+
+std::expected<std::pair<Grouping, std::string>, std::string> parse_report_by(
+    std::string_view text) {
+  if (text.starts_with("tag:")) {
+    const auto key = text.substr(4);
+    if (key.empty()) return std::unexpected("--by tag:KEY: the tag key is empty");
+    return std::pair{Grouping::kTag, std::string(key)};
+  }
+  const auto g = parse_grouping(text);
+  if (!g || *g == Grouping::kTag) {
+    return std::unexpected(
+        fmt::format("--by '{}': expected account, user, month, week, node, gpu-model or tag:KEY",
+                    text.substr(0, 60)));
+  }
+  return std::pair{*g, std::string()};
 }
 
 std::expected<Timestamp, std::string> parse_report_date(std::string_view flag,

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <jobcarbon/ledger/job_record.hpp>
@@ -17,10 +18,13 @@ namespace jobcarbon::ledger {
 
 class Store;
 
-// How the rows are grouped. Periods come from each record's start time in UTC.
-enum class Grouping { kAccount, kUser, kMonth, kWeek, kNode };
+// How the rows are grouped. Periods come from each record's start time in UTC. kTag groups by the
+// value of one tag (ReportQuery::tag_key; "" for records without it); kGpuModel by GPU model (""
+// for records without GPUs).
+enum class Grouping { kAccount, kUser, kMonth, kWeek, kNode, kTag, kGpuModel };
 
-// Return the grouping named "account", "user", "month", "week" or "node", or nullopt.
+// Return the grouping named "account", "user", "month", "week", "node", "tag" or "gpu-model", or
+// nullopt.
 std::optional<Grouping> parse_grouping(std::string_view name);
 
 // Return the grouping's name as parse_grouping reads it.
@@ -32,7 +36,12 @@ struct ReportQuery {
   std::optional<Timestamp> until;  // only records that started before this instant
   std::optional<std::string> account;
   std::optional<std::string> user;
+  std::string tag_key;  // the tag whose values group the rows (Grouping::kTag)
 };
+
+// Return the query's grouping and tag key for a --by value: a grouping name, or "tag:KEY". Error
+// naming TEXT: an unknown name, or "tag" without a key.
+std::expected<std::pair<Grouping, std::string>, std::string> parse_report_by(std::string_view text);
 
 // One group's usage: sums over the ledger's records (job × node × step) in the group.
 struct ReportRow {

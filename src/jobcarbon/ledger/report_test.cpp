@@ -169,7 +169,14 @@ TEST(ReportDate, ParsesCalendarDaysAndNamesTheFlagOtherwise) {
 TEST(ReportGrouping, ParsesItsNames) {
   EXPECT_EQ(parse_grouping("week"), Grouping::kWeek);
   EXPECT_EQ(to_string(Grouping::kNode), "node");
-  EXPECT_FALSE(parse_grouping("tag"));
+  EXPECT_EQ(parse_grouping("gpu-model"), Grouping::kGpuModel);
+  EXPECT_FALSE(parse_grouping("project"));
+  EXPECT_EQ(parse_report_by("tag:project"), (std::pair{Grouping::kTag, std::string("project")}));
+  EXPECT_EQ(parse_report_by("node"), (std::pair{Grouping::kNode, std::string()}));
+  EXPECT_EQ(parse_report_by("tag:").error(), "--by tag:KEY: the tag key is empty");
+  EXPECT_EQ(parse_report_by("tag").error(),
+            "--by 'tag': expected account, user, month, week, node, gpu-model or tag:KEY");
+  EXPECT_FALSE(parse_report_by("colour"));
 }
 
 std::vector<ReportRow> two_rows() {
@@ -219,6 +226,16 @@ TEST(ReportListing, TableByNodeShowsMachineAndUnallocatedEnergy) {
             "TOTAL     -       6.00  4.5000  2.1500           0.620       9.0000           0.5000\n"
             "household-days: facility kWh (after PUE) / 10 kWh per household per day (the "
             "original study)\n");
+}
+
+TEST(ReportListing, GpuModelAndTagHeaders) {
+  const auto rows = two_rows();
+  const auto first_line = [&](Grouping by) {
+    const auto t = render_report(rows, by, ListingFormat::kTable, {10, "factor"});
+    return t.substr(0, t.find("  "));
+  };
+  EXPECT_EQ(first_line(Grouping::kGpuModel), "GPU-MODEL");
+  EXPECT_EQ(first_line(Grouping::kTag), "TAG");
 }
 
 TEST(ReportListing, CsvHasFullPrecisionAndEmptyFieldsForNone) {

@@ -19,6 +19,10 @@ std::string_view key_expression(Grouping by) {
       return "user_name";
     case Grouping::kNode:
       return "node";
+    case Grouping::kGpuModel:
+      return "gpu_model";
+    case Grouping::kTag:
+      return "coalesce((SELECT t.value FROM job_tags t WHERE t.job = jobs.id AND t.key = ?5), '')";
     case Grouping::kMonth:
       return "strftime('%Y-%m', start_us / 1000000, 'unixepoch')";
     case Grouping::kWeek:
@@ -57,6 +61,7 @@ FROM jobs WHERE 1)sql";
   if (q.until) stmt->bind(2, us(*q.until));
   if (q.account) stmt->bind(3, *q.account);
   if (q.user) stmt->bind(4, *q.user);
+  if (q.by == Grouping::kTag) stmt->bind(5, q.tag_key);
 
   std::vector<ReportRow> out;
   int rc;

@@ -277,7 +277,7 @@ TEST_P(StoreContract, ReportRowsByEachKeyAreTheHandComputedSums) {
   const auto rows =
       [&](Grouping by, std::optional<Timestamp> since = {}, std::optional<Timestamp> until = {},
           std::optional<std::string> account = {}, std::optional<std::string> user = {}) {
-        auto r = store_->report_rows(ReportQuery{by, since, until, account, user});
+        auto r = store_->report_rows(ReportQuery{by, since, until, account, user, ""});
         EXPECT_TRUE(r) << r.error();
         return r ? *r : std::vector<ReportRow>{};
       };
@@ -321,6 +321,41 @@ TEST_P(StoreContract, ReportRowsByEachKeyAreTheHandComputedSums) {
   EXPECT_EQ(bob_in_a[0].key, "bob");
   EXPECT_EQ(bob_in_a[0].records, 1);
   EXPECT_TRUE(rows(Grouping::kAccount, {}, {}, "nobody").empty());
+}
+
+TEST_P(StoreContract, ReportRowsByTagValueAndGpuModel) {
+  auto a = sample_record("t1", at_s(k20260101));  // tags project=resnet, stage=train; H100
+  auto b = sample_record("t2", at_s(k20260101));
+  b.tags = {{"project", "bert"}};
+  b.gpu_model = "NVIDIA A100-SXM4-80GB";
+  auto c = sample_record("t3", at_s(k20260101));
+  c.tags = {};
+  c.gpu_count = 0;
+  c.gpu_model = "";
+  for (const auto& r : {a, b, c}) ASSERT_TRUE(store_->append(r).value());
+  ReportQuery q;
+  q.by = Grouping::kTag;
+  q.tag_key = "project";
+  auto rows = store_->report_rows(q);
+  ASSERT_TRUE(rows) << rows.error();
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].key, "");  // no such tag
+  EXPECT_EQ((*rows)[1].key, "bert");
+  EXPECT_EQ((*rows)[2].key, "resnet");
+  EXPECT_EQ((*rows)[2].energy_charged, a.energy_charged);
+  q.tag_key = "stage";
+  rows = store_->report_rows(q);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].records, 2);  // b and c have no stage tag
+  EXPECT_EQ((*rows)[1].key, "train");
+  q = ReportQuery{};
+  q.by = Grouping::kGpuModel;
+  rows = store_->report_rows(q);
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].key, "");
+  EXPECT_EQ((*rows)[1].key, "NVIDIA A100-SXM4-80GB");
+  EXPECT_EQ((*rows)[2].key, "NVIDIA H100 80GB HBM3");
+  EXPECT_DOUBLE_EQ((*rows)[2].gpu_hours, 90.0 / 3600);
 }
 
 TEST_P(StoreContract, ReportKeysSortBytewise) {
