@@ -128,9 +128,9 @@ INSERT INTO usage_totals (account, user_name, period_year, co2_kg, energy_uj, jo
 
 // Running jobs, learned power, work done (issue #3). running_jobs holds provisional usage of jobs
 // still running (issue #4's agents upsert it), keyed like jobs; a job's final append deletes its
-// row in the same transaction, and readers also skip any row whose final record exists, so a
-// version-2 writer (which does not delete) cannot make a job count twice: additive, and
-// oldest_compatible stays 2. power_totals keeps energy and device-time per kind of device for
+// row in the same transaction. Only agents (schema 3 and later) write running rows, for jobs whose
+// final records they write themselves, so a version-2 writer never leaves one behind: additive,
+// and oldest_compatible stays 2. (Listings still skip a row whose final record exists.) power_totals keeps energy and device-time per kind of device for
 // the estimates at submission (REAL: a cluster's lifetime energy in microjoules overflows 64 bits);
 // a version-2 writer leaves it short of its jobs, which only makes the estimate learn slower.
 constexpr std::string_view k0003Running = R"sql(
@@ -150,7 +150,8 @@ CREATE TABLE running_jobs (
   gpu_model TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (cluster, job_id, submit_us, step, node)
 );
-CREATE INDEX running_jobs_by_account ON running_jobs (account, user_name);
+CREATE INDEX running_jobs_by_account
+  ON running_jobs (account, user_name, start_us, updated_us, charged_uj, co2_kg);
 
 CREATE TABLE power_totals (
   device TEXT NOT NULL,

@@ -242,7 +242,8 @@ CREATE TABLE running_jobs (
   gpu_model text COLLATE "C" NOT NULL DEFAULT '',
   PRIMARY KEY (cluster, job_id, submit_us, step, node)
 );
-CREATE INDEX running_jobs_by_account ON running_jobs (account, user_name);
+CREATE INDEX running_jobs_by_account
+  ON running_jobs (account, user_name, start_us, updated_us, charged_uj, co2_kg);
 
 CREATE TABLE power_totals (
   device text COLLATE "C" NOT NULL,

@@ -130,8 +130,7 @@ parts AS (
     END AS share
   FROM running_jobs r
   WHERE account IN (SELECT account FROM subtree) AND ($2::text = '' OR user_name = $2::text)
-    AND start_us < $4 AND updated_us >= $3 AND )sql" +
-                          std::string(kNotFinished) + R"sql()
+    AND start_us < $4 AND updated_us >= $3)
 SELECT coalesce(sum(co2_kg * share), 0), coalesce(sum(trunc(charged_uj * share)), 0)::bigint,
        count(*) FILTER (WHERE start_us >= $3)
 FROM parts WHERE share > 0 OR (start_us >= $3 AND start_us < $4)
