@@ -130,9 +130,10 @@ INSERT INTO usage_totals (account, user_name, period_year, co2_kg, energy_uj, jo
 // still running (issue #4's agents upsert it), keyed like jobs; a job's final append deletes its
 // row in the same transaction. Only agents (schema 3 and later) write running rows, for jobs whose
 // final records they write themselves, so a version-2 writer never leaves one behind: additive,
-// and oldest_compatible stays 2. (Listings still skip a row whose final record exists.) power_totals keeps energy and device-time per kind of device for
-// the estimates at submission (REAL: a cluster's lifetime energy in microjoules overflows 64 bits);
-// a version-2 writer leaves it short of its jobs, which only makes the estimate learn slower.
+// and oldest_compatible stays 2. (Listings still skip a row whose final record exists.)
+// power_totals keeps energy and device-time per kind of device for the estimates at submission
+// (REAL: a cluster's lifetime energy in microjoules overflows 64 bits); a version-2 writer leaves
+// it short of its jobs, which only makes the estimate learn slower.
 constexpr std::string_view k0003Running = R"sql(
 CREATE TABLE running_jobs (
   cluster TEXT NOT NULL,
@@ -171,6 +172,40 @@ INSERT INTO power_totals (device, model, energy_j, device_seconds, jobs)
   FROM jobs WHERE gpu_count > 0 AND end_us - start_us >= 10000000 GROUP BY gpu_model;
 )sql";
 
+// Report roll-ups (issue #3): per (account, user, month of the start, UTC) the sums `jobcarbon
+// report --by account|user|month` shows, kept by every append in its transaction, so a yearly
+// report over a million records reads a few thousand rows instead of scanning them. A job counts
+// in `jobs` with its first record written (its other nodes' records add to `records` only).
+// gpu_hours and facility_kwh are REAL: a large account's month of GPU-microseconds can pass 2^63.
+// A version-3 writer would not update the roll-ups, so 0004 raises oldest_compatible to 4.
+constexpr std::string_view k0004ReportTotals = R"sql(
+CREATE TABLE report_totals (
+  account TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  month_us INTEGER NOT NULL,
+  jobs INTEGER NOT NULL DEFAULT 0,
+  records INTEGER NOT NULL DEFAULT 0,
+  gpu_hours REAL NOT NULL DEFAULT 0,
+  charged_uj INTEGER NOT NULL DEFAULT 0,
+  facility_kwh REAL NOT NULL DEFAULT 0,
+  machine_uj INTEGER NOT NULL DEFAULT 0,
+  unallocated_uj INTEGER NOT NULL DEFAULT 0,
+  co2_kg REAL NOT NULL DEFAULT 0,
+  first_start_us INTEGER NOT NULL,
+  last_start_us INTEGER NOT NULL,
+  PRIMARY KEY (account, user_name, month_us)
+);
+
+INSERT INTO report_totals (account, user_name, month_us, jobs, records, gpu_hours, charged_uj,
+  facility_kwh, machine_uj, unallocated_uj, co2_kg, first_start_us, last_start_us)
+  SELECT account, user_name,
+    CAST(strftime('%s', start_us / 1000000, 'unixepoch', 'start of month') AS INTEGER) * 1000000,
+    count(DISTINCT cluster || char(31) || job_id || char(31) || submit_us), count(*),
+    sum(gpu_count * (end_us - start_us)) / 3.6e9, sum(charged_uj), sum(charged_uj * pue) / 3.6e12,
+    sum(machine_uj), sum(unallocated_uj), sum(co2_kg), min(start_us), max(start_us)
+  FROM jobs GROUP BY 1, 2, 3;
+)sql";
+
 // 0002 raises oldest_compatible to 2: a version-1 binary would append jobs without updating
 // usage_totals, and every budget would then read low. Such a binary refuses the ledger (naming
 // the version it needs) instead of silently under-counting.
@@ -178,6 +213,7 @@ constexpr std::array kSqliteMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
     Migration{2, "0002_budgets", k0002Budgets, 2},
     Migration{3, "0003_running", k0003Running, 2},
+    Migration{4, "0004_report_totals", k0004ReportTotals, 4},
 };
 
 }  // namespace

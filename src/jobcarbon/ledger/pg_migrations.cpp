@@ -275,11 +275,51 @@ GRANT INSERT, UPDATE, DELETE ON running_jobs TO jobcarbon_writer;
 GRANT INSERT, UPDATE ON power_totals TO jobcarbon_writer;
 )sql";
 
+// Report roll-ups: as SQLite's 0004 (migrations.cpp); a version-3 writer would not keep them.
+constexpr std::string_view k0004ReportTotals = R"sql(
+CREATE TABLE report_totals (
+  account text COLLATE "C" NOT NULL,
+  user_name text COLLATE "C" NOT NULL,
+  month_us bigint NOT NULL,
+  jobs bigint NOT NULL DEFAULT 0,
+  records bigint NOT NULL DEFAULT 0,
+  gpu_hours double precision NOT NULL DEFAULT 0,
+  charged_uj bigint NOT NULL DEFAULT 0,
+  facility_kwh double precision NOT NULL DEFAULT 0,
+  machine_uj bigint NOT NULL DEFAULT 0,
+  unallocated_uj bigint NOT NULL DEFAULT 0,
+  co2_kg double precision NOT NULL DEFAULT 0,
+  first_start_us bigint NOT NULL,
+  last_start_us bigint NOT NULL,
+  PRIMARY KEY (account, user_name, month_us)
+);
+
+INSERT INTO report_totals (account, user_name, month_us, jobs, records, gpu_hours, charged_uj,
+  facility_kwh, machine_uj, unallocated_uj, co2_kg, first_start_us, last_start_us)
+  SELECT account, user_name,
+    extract(epoch FROM date_trunc('month',
+      to_timestamp(start_us / 1000000) AT TIME ZONE 'UTC'))::bigint * 1000000,
+    count(DISTINCT (cluster, job_id, submit_us)), count(*),
+    sum(gpu_count::bigint * (end_us - start_us)) / 3.6e9, sum(charged_uj),
+    sum(charged_uj * pue) / 3.6e12, sum(machine_uj), sum(unallocated_uj), sum(co2_kg),
+    min(start_us), max(start_us)
+  FROM jobs GROUP BY 1, 2, 3;
+
+ALTER TABLE report_totals ENABLE ROW LEVEL SECURITY;
+CREATE POLICY report_totals_read ON report_totals FOR SELECT
+  USING ((SELECT sees_everything()) OR user_name = session_user);
+CREATE POLICY report_totals_add ON report_totals FOR INSERT WITH CHECK (true);
+CREATE POLICY report_totals_update ON report_totals FOR UPDATE USING (true);
+GRANT SELECT ON report_totals TO jobcarbon_reader, jobcarbon_writer, jobcarbon_admin;
+GRANT INSERT, UPDATE ON report_totals TO jobcarbon_writer;
+)sql";
+
 // Versions, names and oldest_compatible as kSqliteMigrations (migrations.cpp).
 constexpr std::array kPgMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
     Migration{2, "0002_budgets", k0002Budgets, 2},
     Migration{3, "0003_running", k0003Running, 2},
+    Migration{4, "0004_report_totals", k0004ReportTotals, 4},
 };
 
 }  // namespace

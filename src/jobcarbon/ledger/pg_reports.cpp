@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <jobcarbon/ledger/usage_split.hpp>
+
 namespace jobcarbon::ledger {
 namespace {
 
@@ -42,20 +44,38 @@ std::expected<std::vector<ReportRow>, std::string> pg_report_rows(PgConnection& 
   // Energies are summed as integers (numeric sums, exact) and converted once. A job is (cluster,
   // job_id, submit_us): its records on several nodes count once. Keys sort bytewise (COLLATE
   // "C"), as SQLite's.
-  std::string sql = fmt::format(R"sql(SELECT {} COLLATE "C" AS k,
+  // Groupings by account, user or month bounded by month starts read the monthly roll-ups.
+  const bool rollups =
+      (q.by == Grouping::kAccount || q.by == Grouping::kUser || q.by == Grouping::kMonth) &&
+      (!q.since || is_month_start(*q.since)) && (!q.until || is_month_start(*q.until));
+  std::string sql;
+  if (rollups) {
+    sql = fmt::format(
+        R"sql(SELECT {} COLLATE "C" AS k, sum(jobs), sum(records), sum(gpu_hours) * 3.6e9,
+  sum(charged_uj), sum(facility_kwh) * 3.6e12, sum(machine_uj), sum(unallocated_uj), sum(co2_kg),
+  min(first_start_us), max(last_start_us)
+FROM report_totals WHERE true)sql",
+        q.by == Grouping::kAccount ? "account"
+        : q.by == Grouping::kUser
+            ? "user_name"
+            : "to_char(to_timestamp(month_us / 1000000) AT TIME ZONE 'UTC', 'YYYY-MM')");
+  } else {
+    sql = fmt::format(R"sql(SELECT {} COLLATE "C" AS k,
   count(DISTINCT (cluster, job_id, submit_us)), count(*),
   sum(gpu_count::bigint * (end_us - start_us)), sum(charged_uj), sum(charged_uj * pue),
   sum(machine_uj), sum(unallocated_uj), sum(co2_kg), min(start_us), max(start_us)
 FROM jobs WHERE true)sql",
-                                key_expression(q.by));
+                      key_expression(q.by));
+  }
+  const std::string_view time = rollups ? "month_us" : "start_us";
   PgParams params;
   if (q.by == Grouping::kTag) params.add(q.tag_key);
   const auto filter = [&sql, &params](std::string_view clause, auto value) {
     params.add(value);
     sql += fmt::format(fmt::runtime(clause), params.values().size());
   };
-  if (q.since) filter(" AND start_us >= ${}", us(*q.since));
-  if (q.until) filter(" AND start_us < ${}", us(*q.until));
+  if (q.since) filter(fmt::format(" AND {} >= ${{}}", time), us(*q.since));
+  if (q.until) filter(fmt::format(" AND {} < ${{}}", time), us(*q.until));
   if (q.account) filter(" AND account = ${}", *q.account);
   if (q.user) filter(" AND user_name = ${}", *q.user);
   sql += " GROUP BY k ORDER BY k";
@@ -69,7 +89,7 @@ FROM jobs WHERE true)sql",
     r.key = rows->text(i, c++);
     r.jobs = rows->int64(i, c++);
     r.records = rows->int64(i, c++);
-    r.gpu_hours = static_cast<double>(rows->int64(i, c++)) / 3.6e9;
+    r.gpu_hours = rows->real(i, c++) / 3.6e9;
     r.energy_charged = Microjoules(rows->int64(i, c++));
     r.facility_kwh = rows->real(i, c++) / 3.6e12;
     r.machine_energy = Microjoules(rows->int64(i, c++));

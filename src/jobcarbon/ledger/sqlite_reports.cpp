@@ -1,5 +1,7 @@
 #include <jobcarbon/ledger/sqlite_reports.hpp>
 
+#include <jobcarbon/ledger/usage_split.hpp>
+
 #include <cstdint>
 #include <string_view>
 
@@ -37,21 +39,78 @@ std::int64_t us(Timestamp t) {
   return t.time_since_epoch().count();
 }
 
+constexpr std::string_view kAddReportTotals = R"sql(
+INSERT INTO report_totals (account, user_name, month_us, jobs, records, gpu_hours, charged_uj,
+  facility_kwh, machine_uj, unallocated_uj, co2_kg, first_start_us, last_start_us)
+VALUES (?1, ?2, ?3, (SELECT count(*) = 1 FROM jobs WHERE cluster = ?10 AND job_id = ?11
+                     AND submit_us = ?12), 1, ?4, ?5, ?6, ?7, ?8, ?9, ?13, ?13)
+ON CONFLICT (account, user_name, month_us) DO UPDATE SET
+  jobs = report_totals.jobs + excluded.jobs, records = report_totals.records + 1,
+  gpu_hours = report_totals.gpu_hours + excluded.gpu_hours,
+  charged_uj = report_totals.charged_uj + excluded.charged_uj,
+  facility_kwh = report_totals.facility_kwh + excluded.facility_kwh,
+  machine_uj = report_totals.machine_uj + excluded.machine_uj,
+  unallocated_uj = report_totals.unallocated_uj + excluded.unallocated_uj,
+  co2_kg = report_totals.co2_kg + excluded.co2_kg,
+  first_start_us = min(report_totals.first_start_us, excluded.first_start_us),
+  last_start_us = max(report_totals.last_start_us, excluded.last_start_us)
+)sql";
+
+// True when QUERY can be answered from report_totals: a grouping it keeps, bounds on months.
+bool from_rollups(const ReportQuery& q) {
+  const bool kept =
+      q.by == Grouping::kAccount || q.by == Grouping::kUser || q.by == Grouping::kMonth;
+  return kept && (!q.since || is_month_start(*q.since)) && (!q.until || is_month_start(*q.until));
+}
+
 }  // namespace
+
+std::expected<void, std::string> add_report_totals(SqliteConnection& db, const JobRecord& job) {
+  auto stmt = db.prepare(kAddReportTotals);
+  if (!stmt) return std::unexpected(stmt.error());
+  const double us_run = static_cast<double>((job.end - job.start).count());
+  stmt->bind(1, job.account);
+  stmt->bind(2, job.user);
+  stmt->bind(3, us(month_start(job.start)));
+  stmt->bind(4, job.gpu_count * us_run / 3.6e9);
+  stmt->bind(5, job.energy_charged.value);
+  stmt->bind(6, static_cast<double>(job.energy_charged.value) * job.pue / 3.6e12);
+  stmt->bind(7, job.machine_energy.value);
+  stmt->bind(8, job.unallocated_energy.value);
+  stmt->bind(9, job.co2_kg);
+  stmt->bind(10, job.cluster);
+  stmt->bind(11, job.job_id);
+  stmt->bind(12, us(job.submit_time));
+  stmt->bind(13, us(job.start));
+  if (const int rc = stmt->step(); rc != SQLITE_DONE) return std::unexpected(db.error(rc));
+  return {};
+}
 
 std::expected<std::vector<ReportRow>, std::string> report_rows(SqliteConnection& db,
                                                                const ReportQuery& q) {
-  // Energies are summed as integers (exact) and converted once; gpu_count × µs also stays exact.
-  // A job is (cluster, job_id, submit_us): its records on several nodes count once.
+  // Energies are summed as integers (exact) and converted once. A job is (cluster, job_id,
+  // submit_us): its records on several nodes count once.
   std::string sql = "SELECT ";
-  sql += key_expression(q.by);
-  sql += R"sql( AS k,
+  if (from_rollups(q)) {
+    sql += q.by == Grouping::kAccount ? "account"
+           : q.by == Grouping::kUser  ? "user_name"
+                                      : "strftime('%Y-%m', month_us / 1000000, 'unixepoch')";
+    sql += R"sql( AS k, sum(jobs), sum(records), sum(gpu_hours) * 3.6e9, sum(charged_uj),
+  sum(facility_kwh) * 3.6e12, sum(machine_uj), sum(unallocated_uj), sum(co2_kg),
+  min(first_start_us), max(last_start_us)
+FROM report_totals WHERE 1)sql";
+    if (q.since) sql += " AND month_us >= ?1";
+    if (q.until) sql += " AND month_us < ?2";
+  } else {
+    sql += key_expression(q.by);
+    sql += R"sql( AS k,
   count(DISTINCT cluster || char(31) || job_id || char(31) || submit_us), count(*),
   sum(gpu_count * (end_us - start_us)), sum(charged_uj), sum(charged_uj * pue), sum(machine_uj),
   sum(unallocated_uj), sum(co2_kg), min(start_us), max(start_us)
 FROM jobs WHERE 1)sql";
-  if (q.since) sql += " AND start_us >= ?1";
-  if (q.until) sql += " AND start_us < ?2";
+    if (q.since) sql += " AND start_us >= ?1";
+    if (q.until) sql += " AND start_us < ?2";
+  }
   if (q.account) sql += " AND account = ?3";
   if (q.user) sql += " AND user_name = ?4";
   sql += " GROUP BY k ORDER BY k";
@@ -71,7 +130,7 @@ FROM jobs WHERE 1)sql";
     r.key = stmt->text(c++);
     r.jobs = stmt->int64(c++);
     r.records = stmt->int64(c++);
-    r.gpu_hours = static_cast<double>(stmt->int64(c++)) / 3.6e9;
+    r.gpu_hours = stmt->real(c++) / 3.6e9;
     r.energy_charged = Microjoules(stmt->int64(c++));
     r.facility_kwh = stmt->real(c++) / 3.6e12;
     r.machine_energy = Microjoules(stmt->int64(c++));

@@ -146,8 +146,9 @@ std::expected<Usage, std::string> running_usage(SqliteConnection& db, const std:
   // No look-up of the final record per row here (it doubled a budget check with thousands of
   // running jobs): the append that writes a job's final record deletes its row in the same
   // transaction, and only agents of schema 3 or later write running rows, for jobs whose final
-  // records they write themselves. Each row's part in [y0, y1) in proportion to time; a row with no duration yet (start ==
-  // updated) belongs wholly to the period holding its start. Integer energy: rounded down.
+  // records they write themselves. Each row's part in [y0, y1) in proportion to time; a row with no
+  // duration yet (start == updated) belongs wholly to the period holding its start. Integer energy:
+  // rounded down.
   const std::string sql = R"sql(
 WITH RECURSIVE subtree(account) AS (
   SELECT ?1 UNION SELECT p.account FROM account_parents p JOIN subtree s ON p.parent = s.account),

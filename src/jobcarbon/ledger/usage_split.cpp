@@ -33,6 +33,16 @@ std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord
   return out;
 }
 
+Timestamp month_start(Timestamp t) {
+  using namespace std::chrono;
+  const year_month_day ymd{floor<days>(t)};
+  return Timestamp(sys_days(ymd.year() / ymd.month() / 1).time_since_epoch());
+}
+
+bool is_month_start(Timestamp t) {
+  return month_start(t) == t;
+}
+
 std::vector<PowerDelta> power_deltas(const JobRecord& job) {
   const double seconds = std::chrono::duration<double>(job.end - job.start).count();
   std::vector<PowerDelta> out;

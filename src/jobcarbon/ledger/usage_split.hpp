@@ -32,6 +32,13 @@ struct UsageDelta {
 // rows. Error: split_energy's (end before start, negative energy).
 std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord& job);
 
+// Return the first instant (UTC) of the calendar month that holds T: report_totals' month key.
+Timestamp month_start(Timestamp t);
+
+// Return true when T is the first instant of a calendar month (UTC): a report bounded by such
+// instants can be answered from the monthly roll-ups.
+bool is_month_start(Timestamp t);
+
 // One power_totals row's increment (the typical power per device learned from finished jobs).
 struct PowerDelta {
   std::string device;  // "gpu" | "cpu"
