@@ -201,10 +201,14 @@ ON CONFLICT (account, user_name, period_year) DO UPDATE SET limit_kg = excluded.
 
 std::expected<std::vector<BudgetRecord>, std::string> list_budgets(
     SqliteConnection& db, const std::optional<std::string>& account, std::optional<int> year) {
-  auto stmt = db.prepare(std::string(kBudgetColumns) +
-                         " WHERE (?1 IS NULL OR account = ?1) AND (?2 IS NULL OR period_year = ?2)"
-                         " ORDER BY period_year, account, user_name");
-  if (!stmt) return std::unexpected(stmt.error());
+  // Separate texts with and without an account, so that the account's lookup uses the key's
+  // index (an "?1 IS NULL OR" condition would scan every budget).
+  auto cached =
+      db.cached(std::string(kBudgetColumns) + (account ? " WHERE account = ?1" : " WHERE 1") +
+                " AND (?2 IS NULL OR period_year = ?2)"
+                " ORDER BY period_year, account, user_name");
+  if (!cached) return std::unexpected(cached.error());
+  auto& stmt = *cached;
   if (account) stmt->bind(1, *account);
   if (year) stmt->bind(2, *year);
   std::vector<BudgetRecord> out;
@@ -216,11 +220,12 @@ std::expected<std::vector<BudgetRecord>, std::string> list_budgets(
 
 std::expected<Usage, std::string> usage(SqliteConnection& db, const std::string& account,
                                         const std::string& user, int year) {
-  auto stmt = db.prepare(std::string(kSubtree) +
-                         "SELECT coalesce(sum(co2_kg), 0), coalesce(sum(energy_uj), 0), "
-                         "coalesce(sum(jobs), 0) FROM usage_totals WHERE account IN "
-                         "(SELECT account FROM subtree) AND user_name = ?2 AND period_year = ?3");
-  if (!stmt) return std::unexpected(stmt.error());
+  auto cached = db.cached(std::string(kSubtree) +
+                          "SELECT coalesce(sum(co2_kg), 0), coalesce(sum(energy_uj), 0), "
+                          "coalesce(sum(jobs), 0) FROM usage_totals WHERE account IN "
+                          "(SELECT account FROM subtree) AND user_name = ?2 AND period_year = ?3");
+  if (!cached) return std::unexpected(cached.error());
+  auto& stmt = *cached;
   stmt->bind(1, account);
   stmt->bind(2, user);
   stmt->bind(3, year);
@@ -231,8 +236,9 @@ std::expected<Usage, std::string> usage(SqliteConnection& db, const std::string&
 
 std::expected<std::vector<std::string>, std::string> account_chain(SqliteConnection& db,
                                                                    const std::string& account) {
-  auto stmt = db.prepare("SELECT parent FROM account_parents WHERE account = ?1");
-  if (!stmt) return std::unexpected(stmt.error());
+  auto cached = db.cached("SELECT parent FROM account_parents WHERE account = ?1");
+  if (!cached) return std::unexpected(cached.error());
+  auto& stmt = *cached;
   std::vector<std::string> chain{account};
   while (true) {
     stmt->bind(1, chain.back());

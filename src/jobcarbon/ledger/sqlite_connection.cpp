@@ -38,6 +38,17 @@ std::expected<SqliteStatement, std::string> SqliteConnection::prepare(std::strin
   return stmt;
 }
 
+std::expected<CachedStatement, std::string> SqliteConnection::cached(std::string_view sql) {
+  auto it = cache_.find(std::string(sql));
+  if (it == cache_.end()) {
+    auto stmt = prepare(sql);
+    if (!stmt) return std::unexpected(stmt.error());
+    it =
+        cache_.emplace(std::string(sql), std::make_unique<SqliteStatement>(std::move(*stmt))).first;
+  }
+  return CachedStatement(it->second.get());
+}
+
 std::expected<std::int64_t, std::string> SqliteConnection::query_int(std::string_view sql) {
   auto stmt = prepare(sql);
   if (!stmt) return std::unexpected(stmt.error());

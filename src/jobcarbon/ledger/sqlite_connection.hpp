@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 namespace jobcarbon::ledger {
 
@@ -50,6 +52,24 @@ class SqliteStatement {
   std::unique_ptr<sqlite3_stmt, Finalize> stmt_;
 };
 
+// A statement from SqliteConnection::cached: used like a SqliteStatement (->), and reset (with its
+// binds cleared) when it goes out of scope, so that it never holds a read transaction open.
+class CachedStatement {
+ public:
+  explicit CachedStatement(SqliteStatement* s) : s_(s) {}
+  CachedStatement(const CachedStatement&) = delete;
+  CachedStatement& operator=(const CachedStatement&) = delete;
+  CachedStatement(CachedStatement&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  ~CachedStatement() {
+    if (s_) s_->reset();
+  }
+  SqliteStatement* operator->() const { return s_; }
+  SqliteStatement& operator*() const { return *s_; }
+
+ private:
+  SqliteStatement* s_;
+};
+
 class SqliteConnection {
  public:
   // Open the file (flags as sqlite3_open_v2's). Error: "<path>: <why>". With uri (and
@@ -61,6 +81,10 @@ class SqliteConnection {
   std::expected<void, std::string> exec(const char* sql);
   // Prepare one statement. Error: "<path>: <why>".
   std::expected<SqliteStatement, std::string> prepare(std::string_view sql);
+  // Return the statement for SQL, prepared once per connection and kept: for the queries a
+  // budget check repeats at every level (preparing them was a third of a check). Error as
+  // prepare.
+  std::expected<CachedStatement, std::string> cached(std::string_view sql);
   // Return the single integer a query returns (e.g. "PRAGMA user_version").
   std::expected<std::int64_t, std::string> query_int(std::string_view sql);
 
@@ -77,6 +101,8 @@ class SqliteConnection {
   };
   std::unique_ptr<sqlite3, Close> db_;
   std::filesystem::path path_;
+  // Destroyed before db_ (members are destroyed in reverse order), so they finalize first.
+  std::unordered_map<std::string, std::unique_ptr<SqliteStatement>> cache_;
 };
 
 }  // namespace jobcarbon::ledger

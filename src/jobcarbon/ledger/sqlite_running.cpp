@@ -166,8 +166,9 @@ SELECT coalesce(sum(co2_kg * share), 0),
        coalesce(sum(start_us >= ?4), 0)
 FROM parts WHERE share > 0 OR (start_us >= ?4 AND start_us < ?5)
 )sql";
-  auto stmt = db.prepare(sql);
-  if (!stmt) return std::unexpected(stmt.error());
+  auto cached = db.cached(sql);
+  if (!cached) return std::unexpected(cached.error());
+  auto& stmt = *cached;
   stmt->bind(1, account);
   stmt->bind(2, user);
   stmt->bind(4, static_cast<std::int64_t>(y0.count()));
@@ -205,10 +206,11 @@ std::expected<void, std::string> finish_running(SqliteConnection& db, const JobR
 
 std::expected<TypicalPower, std::string> typical_power(SqliteConnection& db,
                                                        const std::string& gpu_model) {
-  auto stmt = db.prepare(
+  auto cached = db.cached(
       "SELECT device, sum(energy_j), sum(device_seconds), sum(jobs) FROM power_totals "
       "WHERE (device = 'gpu' AND (?1 = '' OR model = ?1)) OR device = 'cpu' GROUP BY device");
-  if (!stmt) return std::unexpected(stmt.error());
+  if (!cached) return std::unexpected(cached.error());
+  auto& stmt = *cached;
   stmt->bind(1, gpu_model);
   TypicalPower out;
   int rc;
