@@ -135,4 +135,17 @@ check 2 "energy: deny over the limit" --ledger "$L" --account "kwh lab" --estima
 expect_contains "energy: the message speaks of kWh" "$T/check.out" "energy budget"
 check 2 "energy: resources estimate kWh too" --ledger "$L" --account "kwh lab" --cpus 1 --time-limit 2h --intensity 0.1
 
+# Fiscal years: the ledger's budget year start, shown and set (the totals are rebuilt).
+"$JOBCARBON" budget year-start --ledger "$L" >"$T/ys.txt"
+expect_contains "year start: calendar years by default" "$T/ys.txt" "01-01 (calendar years, UTC)"
+"$JOBCARBON" budget year-start 04-01 --ledger "$L" >"$T/ys.txt"
+expect_contains "year start: set" "$T/ys.txt" "budget years start on 04-01 at 00:00 UTC"
+expect_eq "year start: stored" "$(sql "$L" "SELECT value FROM settings WHERE key = 'budget_year_start'")" 04-01
+set +e
+"$JOBCARBON" budget year-start 02-29 --ledger "$L" 2>"$T/err.txt"
+s=$?
+set -e
+[[ $s -ne 0 ]] || fail "year start 02-29 accepted"
+expect_contains "year start: February 29 refused" "$T/err.txt" "'02-29'"
+expect_eq "year start: unchanged by the refusal" "$(sql "$L" "SELECT value FROM settings WHERE key = 'budget_year_start'")" 04-01
 finish

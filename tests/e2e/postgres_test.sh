@@ -27,12 +27,12 @@ sql() {
 
 "$JOBCARBON" ledger init --ledger "$L" >"$T/init.txt"
 expect_contains "init: postgresql backend" "$T/init.txt" "backend:           postgresql"
-expect_contains "init: schema version 4" "$T/init.txt" "schema version:    4"
+expect_contains "init: schema version 5" "$T/init.txt" "schema version:    5"
 expect_contains "init: private data off by default" "$T/init.txt" "private data:      off"
 expect_eq "init: the three group roles exist" \
   "$(sql "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'jobcarbon\_%' AND NOT rolcanlogin")" 3
 "$JOBCARBON" ledger init --ledger "$L" --private-data off >/dev/null
-expect_eq "init twice: migrations applied once" "$(sql 'SELECT count(*) FROM jobcarbon.schema_migrations')" 4
+expect_eq "init twice: migrations applied once" "$(sql 'SELECT count(*) FROM jobcarbon.schema_migrations')" 5
 
 # record ACCOUNT: one run charged to ACCOUNT whose RAPL counter advances by exactly 36e9 µJ
 # (0.01 kWh) at 2.5 kg/kWh: 25 g, plus a little estimated memory.
@@ -92,7 +92,7 @@ expect_eq "audit: one row, by the database role, with the OS user" \
 "$JOBCARBON" ledger status --ledger "$L" --json >"$T/status.json"
 expect_eq "status: records" "$(json "$T/status.json" "j['records']")" 3
 expect_eq "status: budgets" "$(json "$T/status.json" "j['budgets']")" 1
-expect_eq "status: oldest compatible" "$(json "$T/status.json" "j['oldest_compatible']")" 4
+expect_eq "status: oldest compatible" "$(json "$T/status.json" "j['oldest_compatible']")" 5
 
 # No server: a clear error naming the ledger, never its password; a check cannot decide (3).
 check 3 "an unreachable server" --ledger "postgresql://ada:s3cret@127.0.0.1:1/$DB" --account "ml lab" --estimate-kg 1

@@ -19,6 +19,7 @@
 #include <jobcarbon/ledger/budget_check.hpp>
 #include <jobcarbon/ledger/budget_listing.hpp>
 #include <jobcarbon/ledger/store.hpp>
+#include <jobcarbon/ledger/usage_split.hpp>
 #include <jobcarbon/policy/budget_limit.hpp>
 #include <jobcarbon/policy/budget_policy.hpp>
 #include <jobcarbon/policy/job_estimate.hpp>
@@ -79,8 +80,11 @@ std::string caller_name() {
   return fmt::format("uid {}", ::geteuid());
 }
 
-int this_year() {
-  return ledger::year_of(std::chrono::system_clock::now());
+// Return the budget year that holds now on STORE (calendar, or the site's fiscal years).
+int this_year(ledger::Store& store) {
+  auto y = ledger::budget_year_now(store, std::chrono::system_clock::now());
+  if (!y) throw std::runtime_error(y.error());
+  return *y;
 }
 
 void set_budget(const SetFlags& f) {
@@ -121,13 +125,43 @@ void set_budget(const SetFlags& f) {
              f.parent ? fmt::format(", parent '{}'", *f.parent) : "", (*store)->describe());
 }
 
+struct YearStartFlags : Common {
+  std::optional<std::string> set;  // MM-DD
+};
+
+// `budget year-start [MM-DD]`: show the ledger's budget year start, or set it (rebuilding the
+// running totals).
+void year_start(const YearStartFlags& f) {
+  auto url = ledger_url(f);
+  if (!url) throw std::runtime_error(url.error());
+  std::optional<policy::YearStart> from;
+  if (f.set) {
+    auto parsed = ledger::parse_year_start(*f.set);
+    if (!parsed) throw std::runtime_error(parsed.error());
+    from = *parsed;
+  }
+  auto store =
+      ledger::open_store(*url, from ? ledger::OpenMode::kReadWrite : ledger::OpenMode::kReadOnly);
+  if (!store) throw std::runtime_error(store.error());
+  if (from) {
+    if (auto r = (*store)->set_budget_year_start(*from); !r) throw std::runtime_error(r.error());
+  }
+  auto now = (*store)->budget_year_start();
+  if (!now) throw std::runtime_error(now.error());
+  const bool calendar = *now == policy::YearStart{};
+  fmt::print(
+      "budget years start on {}{}{} ({})\n", ledger::format_year_start(*now),
+      calendar ? " (calendar years, UTC)" : " at 00:00 UTC; year Y is the one that starts in Y",
+      from ? "; running totals rebuilt" : "", (*store)->describe());
+}
+
 void show_budgets(const ShowFlags& f) {
   const auto format = *ledger::parse_listing_format(f.format);  // checked by CLI11
   auto url = ledger_url(f);
   if (!url) throw std::runtime_error(url.error());
   auto store = ledger::open_store(*url, ledger::OpenMode::kReadOnly);
   if (!store) throw std::runtime_error(store.error());
-  const int year = f.year.value_or(this_year());
+  const int year = f.year ? *f.year : this_year(**store);
   auto rows = ledger::budget_status(**store, f.account, year, std::chrono::system_clock::now());
   if (!rows) throw std::runtime_error(rows.error());
   if (rows->empty() && format == ledger::ListingFormat::kTable) {
@@ -212,8 +246,11 @@ int check_budget(const CheckFlags& f) {
     estimate = computed->estimate.co2.value;
     estimate_kwh = computed->estimate.kwh;
   }
-  auto verdict = ledger::check_budget(**store, f.account, f.user, KgCo2{estimate},
-                                      f.year.value_or(this_year()), "", estimate_kwh);
+  auto year = f.year ? std::expected<int, std::string>(*f.year)
+                     : ledger::budget_year_now(**store, std::chrono::system_clock::now());
+  if (!year) return cannot_decide(year.error());
+  auto verdict =
+      ledger::check_budget(**store, f.account, f.user, KgCo2{estimate}, *year, "", estimate_kwh);
   if (!verdict) return cannot_decide(verdict.error());
   if (f.json) {
     nlohmann::json j{{"decision", policy::to_string(verdict->decision)},
@@ -265,7 +302,9 @@ void add_budget_command(CLI::App& app, int& exit_code) {
   add_common(s, *set);
   s->add_option("--account", set->account, "The account (group that pays)")->required();
   s->add_option("--user", set->user, "Only this user within the account");
-  s->add_option("--year", set->year, "Calendar year (UTC)")->required()->check(CLI::Range(1, 9999));
+  s->add_option("--year", set->year, "Budget year (calendar, or the one starting in it)")
+      ->required()
+      ->check(CLI::Range(1, 9999));
   auto* limit = s->add_option("--limit", set->limit, "CO2 limit: 1200kg, 1.2t, 500 g");
   auto* kwh = s->add_option("--limit-kwh", set->limit_kwh, "Energy limit in kWh (or 2.5 MWh)");
   limit->excludes(kwh);
@@ -278,12 +317,19 @@ void add_budget_command(CLI::App& app, int& exit_code) {
   auto* w = budget->add_subcommand("show", "Limits, usage, remaining and projection");
   add_common(w, *show);
   w->add_option("--account", show->account, "Only this account");
-  w->add_option("--year", show->year, "Calendar year (default: this year, UTC)");
+  w->add_option("--year", show->year, "Budget year (default: the current one)");
   w->add_option("--format", show->format, "table (default), csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
   w->callback([show]() { show_budgets(*show); });
 
   auto check = std::make_shared<CheckFlags>();
+  auto ys = std::make_shared<YearStartFlags>();
+  auto* y = budget->add_subcommand(
+      "year-start", "Show or set (MM-DD) when budget years start: 01-01 is calendar years");
+  add_common(y, *ys);
+  y->add_option("start", ys->set, "MM-DD, e.g. 04-01 (changing it rebuilds the running totals)");
+  y->callback([ys]() { year_start(*ys); });
+
   auto* c = budget->add_subcommand(
       "check", "Decide on a new job: exit 0 allow, 1 warn, 2 deny, 3 cannot decide");
   add_common(c, *check);
@@ -304,7 +350,7 @@ void add_budget_command(CLI::App& app, int& exit_code) {
   c->add_option("--intensity", check->carbon.intensity_kg_per_kwh,
                 "Fixed carbon intensity, kg CO2/kWh (estimate)");
   c->add_option("--pue", check->carbon.pue, "PUE of the data centre (estimate)");
-  c->add_option("--year", check->year, "Calendar year (default: this year, UTC)");
+  c->add_option("--year", check->year, "Budget year (default: the current one)");
   c->add_flag("--json", check->json, "Print decision, message, used_kg, limit_kg, estimate_kg");
   c->callback([check, &exit_code]() { exit_code = check_budget(*check); });
 }

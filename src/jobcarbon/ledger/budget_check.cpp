@@ -26,8 +26,14 @@ policy::AccountUsage level(std::string name, std::optional<policy::Budget> budge
 
 }  // namespace
 
-int year_of(policy::WallTime t) {
-  return policy::period_of(t).year;
+int year_of(policy::WallTime t, policy::YearStart from) {
+  return policy::period_of(t, from).year;
+}
+
+std::expected<int, std::string> budget_year_now(Store& store, policy::WallTime now) {
+  auto from = store.budget_year_start();
+  if (!from) return std::unexpected(from.error());
+  return year_of(now, *from);
 }
 
 std::expected<policy::Verdict, std::string> check_budget(Store& store, const std::string& account,
@@ -62,7 +68,9 @@ std::expected<std::vector<BudgetStatus>, std::string> budget_status(
     Store& store, const std::optional<std::string>& account, int year, policy::WallTime now) {
   auto budgets = store.list_budgets(account, year);
   if (!budgets) return std::unexpected(budgets.error());
-  const auto period = policy::period_for_year(year);
+  auto from = store.budget_year_start();
+  if (!from) return std::unexpected(from.error());
+  const auto period = policy::period_for_year(year, *from);
   std::optional<double> elapsed;  // fraction of the year gone
   if (now >= period.end) {
     elapsed = 1.0;

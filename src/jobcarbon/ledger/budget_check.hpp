@@ -42,7 +42,10 @@ struct BudgetStatus {
 std::expected<std::vector<BudgetStatus>, std::string> budget_status(
     Store& store, const std::optional<std::string>& account, int year, policy::WallTime now);
 
-// Return the calendar year (UTC) of T.
-int year_of(policy::WallTime t);
+// Return the budget year (the period of FROM's years) that holds T.
+int year_of(policy::WallTime t, policy::YearStart from = {});
+
+// Return the budget year that holds NOW on STORE (its budget year start). Error: the store's.
+std::expected<int, std::string> budget_year_now(Store& store, policy::WallTime now);
 
 }  // namespace jobcarbon::ledger

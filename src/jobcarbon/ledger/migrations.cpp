@@ -206,6 +206,18 @@ INSERT INTO report_totals (account, user_name, month_us, jobs, records, gpu_hour
   FROM jobs GROUP BY 1, 2, 3;
 )sql";
 
+// Budget periods (issue #3): calendar years unless the site sets a fiscal year start
+// (`jobcarbon budget year-start 04-01`), kept in settings; usage_totals' period_year is then the
+// budget year, and changing the start rebuilds the totals. A version-4 writer would split jobs by
+// calendar year whatever the setting, so 0005 raises oldest_compatible to 5.
+constexpr std::string_view k0005BudgetYear = R"sql(
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+INSERT INTO settings (key, value) VALUES ('budget_year_start', '01-01');
+)sql";
+
 // 0002 raises oldest_compatible to 2: a version-1 binary would append jobs without updating
 // usage_totals, and every budget would then read low. Such a binary refuses the ledger (naming
 // the version it needs) instead of silently under-counting.
@@ -214,6 +226,7 @@ constexpr std::array kSqliteMigrations = {
     Migration{2, "0002_budgets", k0002Budgets, 2},
     Migration{3, "0003_running", k0003Running, 2},
     Migration{4, "0004_report_totals", k0004ReportTotals, 4},
+    Migration{5, "0005_budget_year", k0005BudgetYear, 5},
 };
 
 }  // namespace

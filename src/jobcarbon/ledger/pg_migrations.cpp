@@ -314,12 +314,23 @@ GRANT SELECT ON report_totals TO jobcarbon_reader, jobcarbon_writer, jobcarbon_a
 GRANT INSERT, UPDATE ON report_totals TO jobcarbon_writer;
 )sql";
 
+// Budget periods: as SQLite's 0005. The admin role rebuilds usage_totals when it changes the year
+// start, so it may write them (and RLS lets it delete them).
+constexpr std::string_view k0005BudgetYear = R"sql(
+INSERT INTO settings (key, value) VALUES ('budget_year_start', '01-01')
+  ON CONFLICT (key) DO NOTHING;
+CREATE POLICY usage_totals_remove ON usage_totals FOR DELETE
+  USING (pg_has_role(session_user, 'jobcarbon_admin', 'MEMBER'));
+GRANT INSERT, UPDATE, DELETE ON usage_totals TO jobcarbon_admin;
+)sql";
+
 // Versions, names and oldest_compatible as kSqliteMigrations (migrations.cpp).
 constexpr std::array kPgMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
     Migration{2, "0002_budgets", k0002Budgets, 2},
     Migration{3, "0003_running", k0003Running, 2},
     Migration{4, "0004_report_totals", k0004ReportTotals, 4},
+    Migration{5, "0005_budget_year", k0005BudgetYear, 5},
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <jobcarbon/ledger/pg_periods.hpp>
 #include <jobcarbon/policy/budget_period.hpp>
 
 namespace jobcarbon::ledger {
@@ -114,7 +115,9 @@ std::expected<std::vector<RunningRecord>, std::string> pg_list_running(PgConnect
 
 std::expected<Usage, std::string> pg_running_usage(PgConnection& db, const std::string& account,
                                                    const std::string& user, int year) {
-  const auto period = policy::period_for_year(year);
+  auto from = pg_read_year_start(db);
+  if (!from) return std::unexpected(from.error());
+  const auto period = policy::period_for_year(year, *from);
   const auto y0 = std::chrono::floor<std::chrono::microseconds>(period.start).time_since_epoch();
   const auto y1 = std::chrono::floor<std::chrono::microseconds>(period.end).time_since_epoch();
   const std::string sql = R"sql(

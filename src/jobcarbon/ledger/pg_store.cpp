@@ -10,6 +10,7 @@
 
 #include <jobcarbon/ledger/pg_budgets.hpp>
 #include <jobcarbon/ledger/pg_connection.hpp>
+#include <jobcarbon/ledger/pg_periods.hpp>
 #include <jobcarbon/ledger/pg_reports.hpp>
 #include <jobcarbon/ledger/pg_running.hpp>
 #include <jobcarbon/ledger/pg_schema.hpp>
@@ -188,7 +189,12 @@ class PgStore final : public Store {
     if (auto bad = nul_field(r)) {
       return std::unexpected(fmt::format("{}: {}; nothing was written", describe(), *bad));
     }
-    auto deltas = usage_deltas(r);
+    // The periods as the ledger says now. (A change of the year start locks usage_totals and
+    // rebuilds them; an append that read the old start before it and writes after it would be
+    // split by the old periods — change the start when no jobs are being recorded.)
+    auto from = pg_read_year_start(*db_);
+    if (!from) return std::unexpected(from.error());
+    auto deltas = usage_deltas(r, *from);
     if (!deltas) return std::unexpected(fmt::format("{}: {}", describe(), deltas.error()));
     const PgParams params = append_params(r, *deltas);
     for (int attempt = 1;; ++attempt) {
@@ -269,6 +275,14 @@ class PgStore final : public Store {
 
   std::expected<TypicalPower, std::string> typical_power(const std::string& gpu_model) override {
     return pg_typical_power(*db_, gpu_model);
+  }
+
+  std::expected<policy::YearStart, std::string> budget_year_start() override {
+    return pg_read_year_start(*db_);
+  }
+
+  std::expected<void, std::string> set_budget_year_start(policy::YearStart from) override {
+    return pg_set_year_start(*db_, from);
   }
 
   int schema_version() const override { return version_; }

@@ -82,9 +82,11 @@ std::expected<Timestamp, std::string> parse_report_date(std::string_view flag,
 
 std::expected<void, std::string> attach_budget_percents(Store& store,
                                                         std::vector<ReportRow>& rows) {
+  auto from = store.budget_year_start();
+  if (!from) return std::unexpected(from.error());
   for (auto& row : rows) {
-    const int year = year_of(row.first_start);
-    if (year != year_of(row.last_start)) continue;  // a row spanning years has no one budget
+    const int year = year_of(row.first_start, *from);
+    if (year != year_of(row.last_start, *from)) continue;  // spanning years: no one budget
     auto budgets = store.list_budgets(row.key, year);
     if (!budgets) return std::unexpected(budgets.error());
     for (const auto& b : *budgets) {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <jobcarbon/ledger/sqlite_periods.hpp>
 #include <jobcarbon/ledger/usage_split.hpp>
 #include <jobcarbon/policy/budget_period.hpp>
 
@@ -54,19 +55,6 @@ nlohmann::json to_json(const BudgetRecord& b, const std::optional<std::string>& 
   return j;
 }
 
-// Return why this process may not change budgets on the ledger file, or nullopt when it may:
-// root, or the file's owner (a workstation ledger is its user's own).
-std::optional<std::string> not_allowed(const SqliteConnection& db) {
-  struct stat st {};
-  if (::stat(db.path().c_str(), &st) != 0) return std::nullopt;  // just created by us
-  const uid_t me = ::geteuid();
-  if (me == 0 || st.st_uid == me) return std::nullopt;
-  return fmt::format(
-      "{}: only the ledger's owner (uid {}) or root may change budgets; you are uid {}. Nothing "
-      "was changed",
-      db.path().string(), st.st_uid, me);
-}
-
 BudgetRecord read_budget(const SqliteStatement& s) {
   BudgetRecord b;
   b.account = s.text(0);
@@ -87,8 +75,24 @@ constexpr std::string_view kBudgetColumns =
 
 }  // namespace
 
+// Return why this process may not change budgets on the ledger file, or nullopt when it may:
+// root, or the file's owner (a workstation ledger is its user's own).
+std::optional<std::string> budget_change_denied(const SqliteConnection& db) {
+  struct stat st {};
+  if (::stat(db.path().c_str(), &st) != 0) return std::nullopt;  // just created by us
+  const uid_t me = ::geteuid();
+  if (me == 0 || st.st_uid == me) return std::nullopt;
+  return fmt::format(
+      "{}: only the ledger's owner (uid {}) or root may change budgets; you are uid {}. Nothing "
+      "was changed",
+      db.path().string(), st.st_uid, me);
+}
+
 std::expected<void, std::string> add_usage(SqliteConnection& db, const JobRecord& job) {
-  auto deltas = usage_deltas(job);
+  // The periods as the ledger says now, read inside the append's transaction.
+  auto from = read_year_start(db);
+  if (!from) return std::unexpected(from.error());
+  auto deltas = usage_deltas(job, *from);
   if (!deltas) return std::unexpected(fmt::format("{}: {}", db.path().string(), deltas.error()));
   auto stmt = db.prepare(kAddUsage);
   if (!stmt) return std::unexpected(stmt.error());
@@ -116,7 +120,7 @@ std::expected<void, std::string> set_budget(SqliteConnection& db, const BudgetRe
     return std::unexpected(fmt::format("{}: account '{}' cannot have parent '{}'",
                                        db.path().string(), budget.account, *parent));
   }
-  if (auto denied = not_allowed(db)) return std::unexpected(*denied);
+  if (auto denied = budget_change_denied(db)) return std::unexpected(*denied);
   if (auto b = db.exec("BEGIN IMMEDIATE"); !b) return std::unexpected(b.error());
 
   // A parent must not lie below the account: that would make a cycle.

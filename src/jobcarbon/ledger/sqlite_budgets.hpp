@@ -18,6 +18,10 @@ namespace jobcarbon::ledger {
 // transaction and calls this only when the job row was inserted.
 std::expected<void, std::string> add_usage(SqliteConnection& db, const JobRecord& job);
 
+// Return why this process may not change budgets (or the budget year) on the ledger file, or
+// nullopt when it may: root, or the file's owner (a workstation ledger is its user's own).
+std::optional<std::string> budget_change_denied(const SqliteConnection& db);
+
 // See Store::set_budget. Owns its IMMEDIATE transaction. Refuses a caller whose effective uid is
 // neither root nor the owner of the ledger file.
 std::expected<void, std::string> set_budget(SqliteConnection& db, const BudgetRecord& budget,

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <jobcarbon/ledger/sqlite_periods.hpp>
 #include <jobcarbon/ledger/usage_split.hpp>
 #include <jobcarbon/policy/budget_period.hpp>
 
@@ -140,7 +141,9 @@ std::expected<std::vector<RunningRecord>, std::string> list_running(SqliteConnec
 std::expected<Usage, std::string> running_usage(SqliteConnection& db, const std::string& account,
                                                 const std::string& user, int year) {
   using std::chrono::system_clock;
-  const auto period = policy::period_for_year(year);
+  auto from = read_year_start(db);
+  if (!from) return std::unexpected(from.error());
+  const auto period = policy::period_for_year(year, *from);
   const auto y0 = std::chrono::floor<std::chrono::microseconds>(period.start).time_since_epoch();
   const auto y1 = std::chrono::floor<std::chrono::microseconds>(period.end).time_since_epoch();
   // No look-up of the final record per row here (it doubled a budget check with thousands of

@@ -13,6 +13,7 @@
 #include <jobcarbon/ledger/migrations.hpp>
 #include <jobcarbon/ledger/sqlite_budgets.hpp>
 #include <jobcarbon/ledger/sqlite_connection.hpp>
+#include <jobcarbon/ledger/sqlite_periods.hpp>
 #include <jobcarbon/ledger/sqlite_reports.hpp>
 #include <jobcarbon/ledger/sqlite_running.hpp>
 #include <jobcarbon/ledger/sqlite_schema.hpp>
@@ -256,6 +257,14 @@ class SqliteStore final : public Store {
 
   std::expected<TypicalPower, std::string> typical_power(const std::string& gpu_model) override {
     return ledger::typical_power(db_, gpu_model);
+  }
+
+  std::expected<policy::YearStart, std::string> budget_year_start() override {
+    return read_year_start(db_);
+  }
+
+  std::expected<void, std::string> set_budget_year_start(policy::YearStart from) override {
+    return set_year_start(db_, from);
   }
 
   int schema_version() const override { return version_; }

@@ -15,6 +15,7 @@
 #include <jobcarbon/ledger/budget_record.hpp>
 #include <jobcarbon/ledger/job_record.hpp>
 #include <jobcarbon/ledger/report_query.hpp>
+#include <jobcarbon/policy/budget_period.hpp>
 
 namespace jobcarbon::ledger {
 
@@ -113,6 +114,17 @@ class Store {
   // Return the typical power of a device learned from finished jobs (see TypicalPower):
   // GPU_MODEL's GPUs ("" = all GPU models together) and CPUs.
   virtual std::expected<TypicalPower, std::string> typical_power(const std::string& gpu_model) = 0;
+
+  // Budget periods (migration 0005): calendar years in UTC unless the site set a fiscal year
+  // start; budgets' and usage's `year` name the period that starts in that calendar year.
+
+  // Return the ledger's budget year start (January 1: calendar years).
+  virtual std::expected<policy::YearStart, std::string> budget_year_start() = 0;
+
+  // Set the budget year start and rebuild every running total (usage_totals) from the jobs, split
+  // by the new periods, in one transaction. Error, with nothing changed: a caller not allowed to
+  // change budgets, or the ledger's own errors.
+  virtual std::expected<void, std::string> set_budget_year_start(policy::YearStart from) = 0;
 
   // Return the schema version of the opened ledger (may be newer than latest_schema_version()
   // when a newer jobcarbon migrated it and declared the change compatible).

@@ -739,5 +739,49 @@ TEST_P(StoreContract, TypicalPowerIsLearnedFromFinishedJobs) {
   EXPECT_FALSE(store_->typical_power("Tesla V100")->gpu_watts);
 }
 
+// Fiscal years: the year start is the ledger's; changing it rebuilds the running totals, and new
+// appends, running jobs and the current year follow it.
+TEST_P(StoreContract, FiscalYearsSplitUsageAtTheConfiguredStart) {
+  constexpr std::int64_t kApril2026 = 1'775'001'600;  // 2026-04-01T00:00:00Z
+  EXPECT_EQ(store_->budget_year_start(), policy::YearStart{});
+  // 24 h across March 31 / April 1 (12 h each side), 2.4 MJ.
+  auto r = sample_record("fy-1", at_s(kApril2026 - 12 * 3600));
+  r.end = r.start + std::chrono::hours(24);
+  r.energy_charged = Microjoules(2'400'000'000'000);
+  r.co2_kg = 0.2;
+  ASSERT_TRUE(store_->append(r).value());
+  EXPECT_EQ(store_->usage("vision-lab", "", 2026)->energy, r.energy_charged);  // calendar years
+
+  ASSERT_TRUE(store_->set_budget_year_start({4, 1}));
+  EXPECT_EQ(store_->budget_year_start(), (policy::YearStart{4, 1}));
+  auto fy2025 = store_->usage("vision-lab", "", 2025);
+  auto fy2026 = store_->usage("vision-lab", "ada", 2026);
+  ASSERT_TRUE(fy2025 && fy2026);
+  EXPECT_EQ(fy2025->energy.value, 1'200'000'000'000);  // before April 1: fiscal 2025
+  EXPECT_EQ(fy2026->energy.value, 1'200'000'000'000);
+  EXPECT_NEAR(fy2025->co2.value + fy2026->co2.value, 0.2, 1e-12);
+  EXPECT_EQ(fy2025->jobs, 1);  // counted where it started
+  EXPECT_EQ(fy2026->jobs, 0);
+
+  // A new append and a running job follow the fiscal periods.
+  auto r2 = sample_record("fy-2", at_s(kApril2026 - 6 * 3600));
+  r2.end = r2.start + std::chrono::hours(12);
+  r2.energy_charged = Microjoules(1'200'000'000'000);
+  ASSERT_TRUE(store_->append(r2).value());
+  EXPECT_EQ(store_->usage("vision-lab", "", 2025)->energy.value, 1'800'000'000'000);
+  EXPECT_EQ(store_->usage("vision-lab", "", 2026)->energy.value, 1'800'000'000'000);
+  const auto run = testing::sample_running("fy-3", at_s(kApril2026 - 3600), std::chrono::hours(3));
+  ASSERT_EQ(store_->update_running(run), true);
+  EXPECT_EQ(store_->running_usage("vision-lab", "", 2025)->energy.value,
+            run.energy_charged.value / 3);
+  EXPECT_EQ(budget_year_now(*store_, policy::WallTime(std::chrono::seconds(kApril2026 - 1))), 2025);
+  EXPECT_EQ(budget_year_now(*store_, policy::WallTime(std::chrono::seconds(kApril2026))), 2026);
+
+  // Back to calendar years: everything in 2026 again.
+  ASSERT_TRUE(store_->set_budget_year_start({1, 1}));
+  EXPECT_EQ(store_->usage("vision-lab", "", 2026)->energy.value, 3'600'000'000'000);
+  EXPECT_EQ(store_->usage("vision-lab", "", 2025)->energy.value, 0);
+}
+
 }  // namespace
 }  // namespace jobcarbon::ledger

@@ -1,18 +1,22 @@
 #include <jobcarbon/ledger/usage_split.hpp>
 
+#include <charconv>
 #include <chrono>
+
+#include <fmt/format.h>
 
 #include <jobcarbon/ledger/store.hpp>
 #include <jobcarbon/policy/budget_period.hpp>
 
 namespace jobcarbon::ledger {
 
-std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord& job) {
+std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord& job,
+                                                                 policy::YearStart from) {
   using std::chrono::system_clock;
   auto parts = policy::split_energy(system_clock::time_point(job.start),
-                                    system_clock::time_point(job.end), job.energy_charged);
+                                    system_clock::time_point(job.end), job.energy_charged, from);
   if (!parts) return std::unexpected(parts.error());
-  const int start_year = policy::period_of(system_clock::time_point(job.start)).year;
+  const int start_year = policy::period_of(system_clock::time_point(job.start), from).year;
   const double total = static_cast<double>(job.energy_charged.value);
   double co2_left = job.co2_kg;
   std::vector<UsageDelta> out;
@@ -31,6 +35,38 @@ std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord
     out.push_back({job.account, "", part.period.year, co2, part.energy, jobs});
   }
   return out;
+}
+
+std::expected<void, std::string> add_to_totals(UsageTotals& totals, const JobRecord& job,
+                                               policy::YearStart from) {
+  auto deltas = usage_deltas(job, from);
+  if (!deltas) return std::unexpected(deltas.error());
+  for (const auto& d : *deltas) {
+    Usage& u = totals[{d.account, d.user, d.year}];
+    u.co2 = KgCo2{u.co2.value + d.co2_kg};
+    u.energy = u.energy + d.energy;
+    u.jobs += d.jobs;
+  }
+  return {};
+}
+
+std::expected<policy::YearStart, std::string> parse_year_start(std::string_view text) {
+  unsigned month = 0, day = 0;
+  const bool shape = text.size() == 5 && text[2] == '-' &&
+                     std::from_chars(text.data(), text.data() + 2, month).ptr == text.data() + 2 &&
+                     std::from_chars(text.data() + 3, text.data() + 5, day).ptr == text.data() + 5;
+  if (!shape) {
+    return std::unexpected(
+        fmt::format("budget year start '{}': expected MM-DD, e.g. 04-01 for years from April 1",
+                    text.substr(0, 40)));
+  }
+  auto from = policy::make_year_start(month, day);
+  if (!from) return std::unexpected(fmt::format("budget year start '{}': {}", text, from.error()));
+  return *from;
+}
+
+std::string format_year_start(policy::YearStart from) {
+  return fmt::format("{:02}-{:02}", from.month, from.day);
 }
 
 Timestamp month_start(Timestamp t) {

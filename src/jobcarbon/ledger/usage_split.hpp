@@ -5,10 +5,15 @@
 
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
+#include <jobcarbon/ledger/budget_record.hpp>
 #include <jobcarbon/ledger/job_record.hpp>
+#include <jobcarbon/policy/budget_period.hpp>
 #include <jobcarbon/units/units.hpp>
 
 namespace jobcarbon::ledger {
@@ -30,7 +35,23 @@ struct UsageDelta {
 // add up to job.energy_charged exactly (policy::split_energy); the last part's CO2 is the
 // remainder, so the CO2 parts add up to job.co2_kg. A job without a user adds only the account's
 // rows. Error: split_energy's (end before start, negative energy).
-std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord& job);
+std::expected<std::vector<UsageDelta>, std::string> usage_deltas(const JobRecord& job,
+                                                                 policy::YearStart from = {});
+
+// usage_totals rebuilt from scratch (when the budget year start changes): key (account, user,
+// year) -> the sums, filled by add_to_totals for every job.
+using UsageTotals = std::map<std::tuple<std::string, std::string, int>, Usage>;
+
+// Add JOB's deltas (usage_deltas with FROM) to TOTALS. Error: usage_deltas'.
+std::expected<void, std::string> add_to_totals(UsageTotals& totals, const JobRecord& job,
+                                               policy::YearStart from);
+
+// Return the year start stored as "MM-DD" (the ledger's budget_year_start setting), or an error
+// naming TEXT.
+std::expected<policy::YearStart, std::string> parse_year_start(std::string_view text);
+
+// Return FROM as "MM-DD".
+std::string format_year_start(policy::YearStart from);
 
 // Return the first instant (UTC) of the calendar month that holds T: report_totals' month key.
 Timestamp month_start(Timestamp t);
