@@ -177,7 +177,8 @@ INSERT INTO power_totals (device, model, energy_j, device_seconds, jobs)
 // report over a million records reads a few thousand rows instead of scanning them. A job counts
 // in `jobs` with its first record written (its other nodes' records add to `records` only).
 // gpu_hours and facility_kwh are REAL: a large account's month of GPU-microseconds can pass 2^63.
-// A version-3 writer would not update the roll-ups, so 0004 raises oldest_compatible to 4.
+// Kept by a trigger on jobs, in the inserting transaction, so that writers of older versions
+// keep them too: additive, oldest_compatible stays 2.
 constexpr std::string_view k0004ReportTotals = R"sql(
 CREATE TABLE report_totals (
   account TEXT NOT NULL,
@@ -204,12 +205,36 @@ INSERT INTO report_totals (account, user_name, month_us, jobs, records, gpu_hour
     sum(gpu_count * (end_us - start_us)) / 3.6e9, sum(charged_uj), sum(charged_uj * pue) / 3.6e12,
     sum(machine_uj), sum(unallocated_uj), sum(co2_kg), min(start_us), max(start_us)
   FROM jobs GROUP BY 1, 2, 3;
+
+CREATE TRIGGER jobs_report_totals AFTER INSERT ON jobs BEGIN
+  INSERT INTO report_totals (account, user_name, month_us, jobs, records, gpu_hours, charged_uj,
+    facility_kwh, machine_uj, unallocated_uj, co2_kg, first_start_us, last_start_us)
+  VALUES (NEW.account, NEW.user_name,
+    CAST(strftime('%s', NEW.start_us / 1000000, 'unixepoch', 'start of month') AS INTEGER)
+      * 1000000,
+    (SELECT count(*) = 1 FROM jobs WHERE cluster = NEW.cluster AND job_id = NEW.job_id
+       AND submit_us = NEW.submit_us),
+    1, NEW.gpu_count * (NEW.end_us - NEW.start_us) / 3.6e9, NEW.charged_uj,
+    NEW.charged_uj * NEW.pue / 3.6e12, NEW.machine_uj, NEW.unallocated_uj, NEW.co2_kg,
+    NEW.start_us, NEW.start_us)
+  ON CONFLICT (account, user_name, month_us) DO UPDATE SET
+    jobs = report_totals.jobs + excluded.jobs, records = report_totals.records + 1,
+    gpu_hours = report_totals.gpu_hours + excluded.gpu_hours,
+    charged_uj = report_totals.charged_uj + excluded.charged_uj,
+    facility_kwh = report_totals.facility_kwh + excluded.facility_kwh,
+    machine_uj = report_totals.machine_uj + excluded.machine_uj,
+    unallocated_uj = report_totals.unallocated_uj + excluded.unallocated_uj,
+    co2_kg = report_totals.co2_kg + excluded.co2_kg,
+    first_start_us = min(report_totals.first_start_us, excluded.first_start_us),
+    last_start_us = max(report_totals.last_start_us, excluded.last_start_us);
+END;
 )sql";
 
 // Budget periods (issue #3): calendar years unless the site sets a fiscal year start
 // (`jobcarbon budget year-start 04-01`), kept in settings; usage_totals' period_year is then the
-// budget year, and changing the start rebuilds the totals. A version-4 writer would split jobs by
-// calendar year whatever the setting, so 0005 raises oldest_compatible to 5.
+// budget year, and changing the start rebuilds the totals. Writers before version 5 split jobs by
+// calendar year, which is right while the start is 01-01: 0005 keeps oldest_compatible at 2, and
+// setting another start raises it to 5 (see kFiscalOldestCompatible).
 constexpr std::string_view k0005BudgetYear = R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -225,8 +250,8 @@ constexpr std::array kSqliteMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
     Migration{2, "0002_budgets", k0002Budgets, 2},
     Migration{3, "0003_running", k0003Running, 2},
-    Migration{4, "0004_report_totals", k0004ReportTotals, 4},
-    Migration{5, "0005_budget_year", k0005BudgetYear, 5},
+    Migration{4, "0004_report_totals", k0004ReportTotals, 2},
+    Migration{5, "0005_budget_year", k0005BudgetYear, 2},
 };
 
 }  // namespace

@@ -27,6 +27,12 @@ std::span<const Migration> sqlite_migrations();
 // Return the newest schema version this binary knows (the last migration's version).
 int latest_schema_version();
 
+// A ledger whose budget year does not start on January 1 raises its migration 5's
+// oldest_compatible to this, so binaries that split usage by calendar year refuse it (and back to
+// 2 for 01-01).
+inline constexpr int kFiscalOldestCompatible = 5;
+inline constexpr int kBudgetYearMigration = 5;
+
 // The SQLite application_id of a jobcarbon ledger ("JCBL"): tells our file from another
 // program's SQLite database before anything is written to it.
 inline constexpr int kApplicationId = 0x4A43424C;

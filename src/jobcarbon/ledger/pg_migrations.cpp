@@ -312,6 +312,33 @@ CREATE POLICY report_totals_add ON report_totals FOR INSERT WITH CHECK (true);
 CREATE POLICY report_totals_update ON report_totals FOR UPDATE USING (true);
 GRANT SELECT ON report_totals TO jobcarbon_reader, jobcarbon_writer, jobcarbon_admin;
 GRANT INSERT, UPDATE ON report_totals TO jobcarbon_writer;
+
+-- Kept by a trigger, in the inserting transaction, so older writers keep the roll-ups too.
+CREATE FUNCTION add_report_totals() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  INSERT INTO report_totals AS t (account, user_name, month_us, jobs, records, gpu_hours,
+    charged_uj, facility_kwh, machine_uj, unallocated_uj, co2_kg, first_start_us, last_start_us)
+  VALUES (NEW.account, NEW.user_name,
+    extract(epoch FROM date_trunc('month',
+      to_timestamp(NEW.start_us / 1000000) AT TIME ZONE 'UTC'))::bigint * 1000000,
+    CASE WHEN (SELECT count(*) FROM jobs x WHERE x.cluster = NEW.cluster
+               AND x.job_id = NEW.job_id AND x.submit_us = NEW.submit_us) = 1 THEN 1 ELSE 0 END,
+    1, NEW.gpu_count::bigint * (NEW.end_us - NEW.start_us) / 3.6e9, NEW.charged_uj,
+    NEW.charged_uj * NEW.pue / 3.6e12, NEW.machine_uj, NEW.unallocated_uj, NEW.co2_kg,
+    NEW.start_us, NEW.start_us)
+  ON CONFLICT (account, user_name, month_us) DO UPDATE SET
+    jobs = t.jobs + excluded.jobs, records = t.records + 1,
+    gpu_hours = t.gpu_hours + excluded.gpu_hours, charged_uj = t.charged_uj + excluded.charged_uj,
+    facility_kwh = t.facility_kwh + excluded.facility_kwh,
+    machine_uj = t.machine_uj + excluded.machine_uj,
+    unallocated_uj = t.unallocated_uj + excluded.unallocated_uj, co2_kg = t.co2_kg + excluded.co2_kg,
+    first_start_us = least(t.first_start_us, excluded.first_start_us),
+    last_start_us = greatest(t.last_start_us, excluded.last_start_us);
+  RETURN NULL;
+END
+$f$;
+CREATE TRIGGER jobs_report_totals AFTER INSERT ON jobs
+  FOR EACH ROW EXECUTE FUNCTION add_report_totals();
 )sql";
 
 // Budget periods: as SQLite's 0005. The admin role rebuilds usage_totals when it changes the year
@@ -322,6 +349,7 @@ INSERT INTO settings (key, value) VALUES ('budget_year_start', '01-01')
 CREATE POLICY usage_totals_remove ON usage_totals FOR DELETE
   USING (pg_has_role(session_user, 'jobcarbon_admin', 'MEMBER'));
 GRANT INSERT, UPDATE, DELETE ON usage_totals TO jobcarbon_admin;
+GRANT UPDATE (oldest_compatible) ON schema_migrations TO jobcarbon_admin;
 )sql";
 
 // Versions, names and oldest_compatible as kSqliteMigrations (migrations.cpp).
@@ -329,8 +357,8 @@ constexpr std::array kPgMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
     Migration{2, "0002_budgets", k0002Budgets, 2},
     Migration{3, "0003_running", k0003Running, 2},
-    Migration{4, "0004_report_totals", k0004ReportTotals, 4},
-    Migration{5, "0005_budget_year", k0005BudgetYear, 5},
+    Migration{4, "0004_report_totals", k0004ReportTotals, 2},
+    Migration{5, "0005_budget_year", k0005BudgetYear, 2},
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <jobcarbon/ledger/migrations.hpp>
 #include <jobcarbon/ledger/usage_split.hpp>
 
 namespace jobcarbon::ledger {
@@ -43,6 +44,12 @@ std::expected<void, std::string> pg_set_year_start(PgConnection& db, policy::Yea
       "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       PgParams().add(format_year_start(from)));
   if (!put) return fail(put.error());
+  // Binaries that split by calendar year must refuse a ledger with fiscal years.
+  auto floor = db.exec("UPDATE schema_migrations SET oldest_compatible = $1 WHERE version = $2",
+                       PgParams()
+                           .add(from == policy::YearStart{} ? 2 : kFiscalOldestCompatible)
+                           .add(kBudgetYearMigration));
+  if (!floor) return fail(floor.error());
   if (auto lock = db.exec("LOCK TABLE usage_totals IN EXCLUSIVE MODE"); !lock) {
     return fail(lock.error());
   }

@@ -37,23 +37,6 @@ WITH j AS (
 d AS (
   DELETE FROM running_jobs r USING j
   WHERE r.cluster = $1 AND r.job_id = $2 AND r.submit_us = $3 AND r.step = $4 AND r.node = $5),
-rt AS (
-  INSERT INTO report_totals AS t (account, user_name, month_us, jobs, records, gpu_hours,
-    charged_uj, facility_kwh, machine_uj, unallocated_uj, co2_kg, first_start_us, last_start_us)
-  SELECT $7::text, $6::text, $46::bigint,
-    CASE WHEN EXISTS (SELECT 1 FROM jobs x WHERE x.cluster = $1 AND x.job_id = $2
-                      AND x.submit_us = $3) THEN 0 ELSE 1 END,
-    1, $47::float8, $18::bigint, $48::float8, $19::bigint, $20::bigint, $29::float8, $8::bigint,
-    $8::bigint
-  FROM j
-  ON CONFLICT (account, user_name, month_us) DO UPDATE SET
-    jobs = t.jobs + excluded.jobs, records = t.records + 1,
-    gpu_hours = t.gpu_hours + excluded.gpu_hours, charged_uj = t.charged_uj + excluded.charged_uj,
-    facility_kwh = t.facility_kwh + excluded.facility_kwh,
-    machine_uj = t.machine_uj + excluded.machine_uj,
-    unallocated_uj = t.unallocated_uj + excluded.unallocated_uj, co2_kg = t.co2_kg + excluded.co2_kg,
-    first_start_us = least(t.first_start_us, excluded.first_start_us),
-    last_start_us = greatest(t.last_start_us, excluded.last_start_us)),
 p AS (
   INSERT INTO power_totals (device, model, energy_j, device_seconds, jobs)
   SELECT x.d, x.m, x.e, x.s, 1
@@ -330,10 +313,6 @@ class PgStore final : public Store {
     }
     p.add_text_array(devices).add_text_array(models);  // $42-$45
     p.add(number_array(joules)).add(number_array(seconds));
-    // $46-$48: the report roll-up's month, GPU-hours and facility kWh.
-    const double us_run = static_cast<double>((r.end - r.start).count());
-    p.add(us(month_start(r.start))).add(r.gpu_count * us_run / 3.6e9);
-    p.add(static_cast<double>(r.energy_charged.value) * r.pue / 3.6e12);
     return p;
   }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <jobcarbon/ledger/migrations.hpp>
 #include <jobcarbon/ledger/sqlite_budgets.hpp>
 #include <jobcarbon/ledger/usage_split.hpp>
 
@@ -36,6 +37,14 @@ std::expected<void, std::string> set_year_start(SqliteConnection& db, policy::Ye
   if (!put) return std::unexpected(rollback_with(db, put.error()));
   put->bind(1, format_year_start(from));
   if (const int rc = put->step(); rc != SQLITE_DONE) {
+    return std::unexpected(rollback_with(db, db.error(rc)));
+  }
+  // Binaries that split by calendar year must refuse a ledger with fiscal years.
+  auto floor = db.prepare("UPDATE schema_migrations SET oldest_compatible = ?1 WHERE version = ?2");
+  if (!floor) return std::unexpected(rollback_with(db, floor.error()));
+  floor->bind(1, from == policy::YearStart{} ? 2 : kFiscalOldestCompatible);
+  floor->bind(2, kBudgetYearMigration);
+  if (const int rc = floor->step(); rc != SQLITE_DONE) {
     return std::unexpected(rollback_with(db, db.error(rc)));
   }
   // Every job again, split by the new periods, then the totals replaced in the same transaction.

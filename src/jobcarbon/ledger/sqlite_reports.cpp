@@ -39,23 +39,6 @@ std::int64_t us(Timestamp t) {
   return t.time_since_epoch().count();
 }
 
-constexpr std::string_view kAddReportTotals = R"sql(
-INSERT INTO report_totals (account, user_name, month_us, jobs, records, gpu_hours, charged_uj,
-  facility_kwh, machine_uj, unallocated_uj, co2_kg, first_start_us, last_start_us)
-VALUES (?1, ?2, ?3, (SELECT count(*) = 1 FROM jobs WHERE cluster = ?10 AND job_id = ?11
-                     AND submit_us = ?12), 1, ?4, ?5, ?6, ?7, ?8, ?9, ?13, ?13)
-ON CONFLICT (account, user_name, month_us) DO UPDATE SET
-  jobs = report_totals.jobs + excluded.jobs, records = report_totals.records + 1,
-  gpu_hours = report_totals.gpu_hours + excluded.gpu_hours,
-  charged_uj = report_totals.charged_uj + excluded.charged_uj,
-  facility_kwh = report_totals.facility_kwh + excluded.facility_kwh,
-  machine_uj = report_totals.machine_uj + excluded.machine_uj,
-  unallocated_uj = report_totals.unallocated_uj + excluded.unallocated_uj,
-  co2_kg = report_totals.co2_kg + excluded.co2_kg,
-  first_start_us = min(report_totals.first_start_us, excluded.first_start_us),
-  last_start_us = max(report_totals.last_start_us, excluded.last_start_us)
-)sql";
-
 // True when QUERY can be answered from report_totals: a grouping it keeps, bounds on months.
 bool from_rollups(const ReportQuery& q) {
   const bool kept =
@@ -64,27 +47,6 @@ bool from_rollups(const ReportQuery& q) {
 }
 
 }  // namespace
-
-std::expected<void, std::string> add_report_totals(SqliteConnection& db, const JobRecord& job) {
-  auto stmt = db.prepare(kAddReportTotals);
-  if (!stmt) return std::unexpected(stmt.error());
-  const double us_run = static_cast<double>((job.end - job.start).count());
-  stmt->bind(1, job.account);
-  stmt->bind(2, job.user);
-  stmt->bind(3, us(month_start(job.start)));
-  stmt->bind(4, job.gpu_count * us_run / 3.6e9);
-  stmt->bind(5, job.energy_charged.value);
-  stmt->bind(6, static_cast<double>(job.energy_charged.value) * job.pue / 3.6e12);
-  stmt->bind(7, job.machine_energy.value);
-  stmt->bind(8, job.unallocated_energy.value);
-  stmt->bind(9, job.co2_kg);
-  stmt->bind(10, job.cluster);
-  stmt->bind(11, job.job_id);
-  stmt->bind(12, us(job.submit_time));
-  stmt->bind(13, us(job.start));
-  if (const int rc = stmt->step(); rc != SQLITE_DONE) return std::unexpected(db.error(rc));
-  return {};
-}
 
 std::expected<std::vector<ReportRow>, std::string> report_rows(SqliteConnection& db,
                                                                const ReportQuery& q) {

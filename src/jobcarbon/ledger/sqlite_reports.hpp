@@ -11,10 +11,6 @@
 
 namespace jobcarbon::ledger {
 
-// Add a newly inserted JOB to report_totals, inside the caller's transaction (after the job row
-// is written: a job counts in `jobs` only with its first record).
-std::expected<void, std::string> add_report_totals(SqliteConnection& db, const JobRecord& job);
-
 // See Store::report_rows. Groupings by account, user or month whose bounds are month starts (or
 // absent) read the monthly roll-ups; the others scan the jobs table. Both give the same rows.
 std::expected<std::vector<ReportRow>, std::string> report_rows(SqliteConnection& db,

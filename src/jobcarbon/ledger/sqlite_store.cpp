@@ -351,7 +351,6 @@ class SqliteStore final : public Store {
     // (After the tags: the upsert moves sqlite3_last_insert_rowid.)
     if (auto u = add_usage(db_, r); !u) return std::unexpected(u.error());
     if (auto f = finish_running(db_, r); !f) return std::unexpected(f.error());
-    if (auto t = add_report_totals(db_, r); !t) return std::unexpected(t.error());
     return true;
   }
 

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <jobcarbon/ledger/budget_check.hpp>
+#include <jobcarbon/ledger/migrations.hpp>
 #include <jobcarbon/ledger/pg_test_support.hpp>
 #include <jobcarbon/ledger/test_support.hpp>
 #include <jobcarbon/testing/temp_dir.hpp>
@@ -754,6 +755,9 @@ TEST_P(StoreContract, FiscalYearsSplitUsageAtTheConfiguredStart) {
 
   ASSERT_TRUE(store_->set_budget_year_start({4, 1}));
   EXPECT_EQ(store_->budget_year_start(), (policy::YearStart{4, 1}));
+  // Binaries that split by calendar year now refuse the ledger: the floor is raised.
+  EXPECT_EQ(raw_int("SELECT max(oldest_compatible) FROM schema_migrations"),
+            kFiscalOldestCompatible);
   auto fy2025 = store_->usage("vision-lab", "", 2025);
   auto fy2026 = store_->usage("vision-lab", "ada", 2026);
   ASSERT_TRUE(fy2025 && fy2026);
@@ -779,6 +783,7 @@ TEST_P(StoreContract, FiscalYearsSplitUsageAtTheConfiguredStart) {
 
   // Back to calendar years: everything in 2026 again.
   ASSERT_TRUE(store_->set_budget_year_start({1, 1}));
+  EXPECT_EQ(raw_int("SELECT max(oldest_compatible) FROM schema_migrations"), 2);
   EXPECT_EQ(store_->usage("vision-lab", "", 2026)->energy.value, 3'600'000'000'000);
   EXPECT_EQ(store_->usage("vision-lab", "", 2025)->energy.value, 0);
 }
