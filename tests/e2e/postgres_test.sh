@@ -27,12 +27,12 @@ sql() {
 
 "$JOBCARBON" ledger init --ledger "$L" >"$T/init.txt"
 expect_contains "init: postgresql backend" "$T/init.txt" "backend:           postgresql"
-expect_contains "init: schema version 5" "$T/init.txt" "schema version:    5"
+expect_contains "init: schema version 6" "$T/init.txt" "schema version:    6"
 expect_contains "init: private data off by default" "$T/init.txt" "private data:      off"
 expect_eq "init: the three group roles exist" \
   "$(sql "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'jobcarbon\_%' AND NOT rolcanlogin")" 3
 "$JOBCARBON" ledger init --ledger "$L" --private-data off >/dev/null
-expect_eq "init twice: migrations applied once" "$(sql 'SELECT count(*) FROM jobcarbon.schema_migrations')" 5
+expect_eq "init twice: migrations applied once" "$(sql 'SELECT count(*) FROM jobcarbon.schema_migrations')" 6
 
 # record ACCOUNT: one run charged to ACCOUNT whose RAPL counter advances by exactly 36e9 µJ
 # (0.01 kWh) at 2.5 kg/kWh: 25 g, plus a little estimated memory.

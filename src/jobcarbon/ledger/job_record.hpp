@@ -80,6 +80,19 @@ struct JobRecord {
   bool operator==(const JobRecord&) const = default;
 };
 
+// Energy a node used while no job ran on it (idle), over [start, end): written by the node agent
+// (issue #4) for each closed idle interval, keyed by (cluster, node, start) so that a retried
+// write is a no-op. Reported by `jobcarbon report --by node` beside the jobs' unallocated energy.
+struct NodeIdle {
+  std::string cluster = "local";
+  std::string node;
+  Timestamp start;
+  Timestamp end;
+  Microjoules energy;
+
+  bool operator==(const NodeIdle&) const = default;
+};
+
 // A job still running: its provisional usage so far, written about once a minute by the node
 // agent (issue #4) so that budgets see it, and replaced by the JobRecord with the same key when
 // the job ends.

@@ -243,6 +243,20 @@ CREATE TABLE settings (
 INSERT INTO settings (key, value) VALUES ('budget_year_start', '01-01');
 )sql";
 
+// Idle energy (issue #3, written by issue #4's agents): per node, the energy of intervals in which
+// no job ran, so that `report --by node` shows the whole bill. Additive.
+constexpr std::string_view k0006NodeIdle = R"sql(
+CREATE TABLE node_idle (
+  cluster TEXT NOT NULL,
+  node TEXT NOT NULL,
+  start_us INTEGER NOT NULL,
+  end_us INTEGER NOT NULL,
+  idle_uj INTEGER NOT NULL,
+  PRIMARY KEY (cluster, node, start_us)
+);
+CREATE INDEX node_idle_by_start ON node_idle (start_us);
+)sql";
+
 // 0002 raises oldest_compatible to 2: a version-1 binary would append jobs without updating
 // usage_totals, and every budget would then read low. Such a binary refuses the ledger (naming
 // the version it needs) instead of silently under-counting.
@@ -252,6 +266,7 @@ constexpr std::array kSqliteMigrations = {
     Migration{3, "0003_running", k0003Running, 2},
     Migration{4, "0004_report_totals", k0004ReportTotals, 2},
     Migration{5, "0005_budget_year", k0005BudgetYear, 2},
+    Migration{6, "0006_node_idle", k0006NodeIdle, 2},
 };
 
 }  // namespace

@@ -352,6 +352,21 @@ GRANT INSERT, UPDATE, DELETE ON usage_totals TO jobcarbon_admin;
 GRANT UPDATE (oldest_compatible) ON schema_migrations TO jobcarbon_admin;
 )sql";
 
+// Idle energy: as SQLite's 0006. Site-level, so readers see all of it (no row-level security).
+constexpr std::string_view k0006NodeIdle = R"sql(
+CREATE TABLE node_idle (
+  cluster text COLLATE "C" NOT NULL,
+  node text COLLATE "C" NOT NULL,
+  start_us bigint NOT NULL,
+  end_us bigint NOT NULL,
+  idle_uj bigint NOT NULL,
+  PRIMARY KEY (cluster, node, start_us)
+);
+CREATE INDEX node_idle_by_start ON node_idle (start_us);
+GRANT SELECT ON node_idle TO jobcarbon_reader, jobcarbon_writer, jobcarbon_admin;
+GRANT INSERT ON node_idle TO jobcarbon_writer;
+)sql";
+
 // Versions, names and oldest_compatible as kSqliteMigrations (migrations.cpp).
 constexpr std::array kPgMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
@@ -359,6 +374,7 @@ constexpr std::array kPgMigrations = {
     Migration{3, "0003_running", k0003Running, 2},
     Migration{4, "0004_report_totals", k0004ReportTotals, 2},
     Migration{5, "0005_budget_year", k0005BudgetYear, 2},
+    Migration{6, "0006_node_idle", k0006NodeIdle, 2},
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <jobcarbon/ledger/store.hpp>
 #include <jobcarbon/ledger/usage_split.hpp>
 
 namespace jobcarbon::ledger {
@@ -99,7 +100,48 @@ FROM jobs WHERE true)sql",
     r.last_start = Timestamp(std::chrono::microseconds(rows->int64(i, c++)));
     out.push_back(std::move(r));
   }
+  if (q.by != Grouping::kNode || q.account || q.user) return out;
+
+  // Idle energy per node, merged into the node rows (a node idle all along gets its own row).
+  std::string idle_sql = "SELECT node, sum(idle_uj)::bigint FROM node_idle WHERE true";
+  PgParams idle_params;
+  if (q.since) {
+    idle_params.add(us(*q.since));
+    idle_sql += fmt::format(" AND start_us >= ${}", idle_params.values().size());
+  }
+  if (q.until) {
+    idle_params.add(us(*q.until));
+    idle_sql += fmt::format(" AND start_us < ${}", idle_params.values().size());
+  }
+  idle_sql += " GROUP BY node";
+  auto idle = db.exec(idle_sql, idle_params);
+  if (!idle) return std::unexpected(idle.error().message);
+  std::vector<std::pair<std::string, Microjoules>> per_node;
+  for (int i = 0; i < idle->rows(); ++i) {
+    per_node.emplace_back(idle->text(i, 0), Microjoules(idle->int64(i, 1)));
+  }
+  merge_idle(out, per_node);
   return out;
+}
+
+std::expected<bool, std::string> pg_append_idle(PgConnection& db, const NodeIdle& idle) {
+  if (auto bad = invalid_idle(idle)) {
+    return std::unexpected(fmt::format("{}: {}; nothing was written", db.describe(), *bad));
+  }
+  if (idle.cluster.find('\0') != std::string::npos || idle.node.find('\0') != std::string::npos) {
+    return std::unexpected(fmt::format("{}: a text field contains a NUL byte", db.describe()));
+  }
+  auto done = db.exec(
+      "INSERT INTO node_idle (cluster, node, start_us, end_us, idle_uj) VALUES ($1, $2, $3, $4, "
+      "$5) ON CONFLICT (cluster, node, start_us) DO NOTHING RETURNING 1",
+      PgParams()
+          .add(idle.cluster)
+          .add(idle.node)
+          .add(us(idle.start))
+          .add(us(idle.end))
+          .add(idle.energy.value));
+  if (!done) return std::unexpected(done.error().message);
+  return done->rows() > 0;
 }
 
 }  // namespace jobcarbon::ledger

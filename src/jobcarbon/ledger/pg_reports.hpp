@@ -13,6 +13,9 @@
 namespace jobcarbon::ledger {
 
 // See Store::report_rows.
+// See Store::append_idle.
+std::expected<bool, std::string> pg_append_idle(PgConnection& db, const NodeIdle& idle);
+
 std::expected<std::vector<ReportRow>, std::string> pg_report_rows(PgConnection& db,
                                                                   const ReportQuery& query);
 

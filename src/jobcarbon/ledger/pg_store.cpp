@@ -260,6 +260,10 @@ class PgStore final : public Store {
     return pg_typical_power(*db_, gpu_model);
   }
 
+  std::expected<bool, std::string> append_idle(const NodeIdle& idle) override {
+    return pg_append_idle(*db_, idle);
+  }
+
   std::expected<policy::YearStart, std::string> budget_year_start() override {
     return pg_read_year_start(*db_);
   }

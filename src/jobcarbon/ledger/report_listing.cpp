@@ -31,6 +31,7 @@ ReportRow total_of(std::span<const ReportRow> rows) {
     t.facility_kwh += r.facility_kwh;
     t.machine_energy = t.machine_energy + r.machine_energy;
     t.unallocated_energy = t.unallocated_energy + r.unallocated_energy;
+    t.idle_energy = t.idle_energy + r.idle_energy;
     t.co2_kg += r.co2_kg;
   }
   return t;
@@ -47,6 +48,7 @@ std::string render_table(std::span<const ReportRow> rows, Grouping by,
   if (node) {
     header.push_back("MACHINE kWh");
     header.push_back("UNALLOCATED kWh");
+    header.push_back("IDLE kWh");
   }
   std::vector<std::vector<std::string>> lines{header};
   const auto line = [&](const ReportRow& r, bool total) {
@@ -62,6 +64,7 @@ std::string render_table(std::span<const ReportRow> rows, Grouping by,
     if (node) {
       l.push_back(fmt::format("{:.4f}", to_kwh(r.machine_energy)));
       l.push_back(fmt::format("{:.4f}", to_kwh(r.unallocated_energy)));
+      l.push_back(fmt::format("{:.4f}", to_kwh(r.idle_energy)));
     }
     lines.push_back(std::move(l));
   };
@@ -81,7 +84,7 @@ std::string render_csv(std::span<const ReportRow> rows, Grouping by,
   std::string out = fmt::format("{},jobs,records,gpu_hours,kwh,facility_kwh,kg_co2,household_days",
                                 to_string(by));
   if (by == Grouping::kAccount) out += ",budget_percent";
-  if (by == Grouping::kNode) out += ",machine_kwh,unallocated_kwh";
+  if (by == Grouping::kNode) out += ",machine_kwh,unallocated_kwh,idle_kwh";
   out += "\n";
   for (const auto& r : rows) {
     out += fmt::format("{},{},{},{},{},{},{},{}", csv_cell(r.key), r.jobs, r.records, r.gpu_hours,
@@ -91,7 +94,8 @@ std::string render_csv(std::span<const ReportRow> rows, Grouping by,
       out += "," + (r.budget_percent ? fmt::format("{}", *r.budget_percent) : std::string());
     }
     if (by == Grouping::kNode) {
-      out += fmt::format(",{},{}", to_kwh(r.machine_energy), to_kwh(r.unallocated_energy));
+      out += fmt::format(",{},{},{}", to_kwh(r.machine_energy), to_kwh(r.unallocated_energy),
+                         to_kwh(r.idle_energy));
     }
     out += "\n";
   }
@@ -112,8 +116,10 @@ std::string render_json(std::span<const ReportRow> rows, Grouping by,
         {"facility_kwh", r.facility_kwh},
         {"co2_kg", r.co2_kg},
         {"household_days", r.facility_kwh / household.kwh_per_day},
-        {"first_start", utc_text(r.first_start, UtcStyle::kIso)},
-        {"last_start", utc_text(r.last_start, UtcStyle::kIso)},
+        {"first_start", r.records > 0 ? nlohmann::json(utc_text(r.first_start, UtcStyle::kIso))
+                                      : nlohmann::json(nullptr)},
+        {"last_start", r.records > 0 ? nlohmann::json(utc_text(r.last_start, UtcStyle::kIso))
+                                     : nlohmann::json(nullptr)},
     };
     if (by == Grouping::kAccount) {
       o["budget_percent"] = r.budget_percent ? nlohmann::ordered_json(*r.budget_percent) : nullptr;
@@ -123,6 +129,8 @@ std::string render_json(std::span<const ReportRow> rows, Grouping by,
       o["machine_kwh"] = to_kwh(r.machine_energy);
       o["unallocated_energy_uj"] = r.unallocated_energy.value;
       o["unallocated_kwh"] = to_kwh(r.unallocated_energy);
+      o["idle_energy_uj"] = r.idle_energy.value;
+      o["idle_kwh"] = to_kwh(r.idle_energy);
     }
     out.push_back(std::move(o));
   }

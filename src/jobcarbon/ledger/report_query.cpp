@@ -1,5 +1,6 @@
 #include <jobcarbon/ledger/report_query.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 
@@ -39,6 +40,24 @@ std::string_view to_string(Grouping grouping) {
       return "gpu-model";
   }
   return "";
+}
+
+void merge_idle(std::vector<ReportRow>& rows,
+                const std::vector<std::pair<std::string, Microjoules>>& per_node) {
+  for (const auto& [node, energy] : per_node) {
+    auto it =
+        std::find_if(rows.begin(), rows.end(), [&](const ReportRow& r) { return r.key == node; });
+    if (it == rows.end()) {
+      ReportRow r;
+      r.key = node;
+      r.idle_energy = energy;
+      rows.push_back(std::move(r));
+    } else {
+      it->idle_energy = energy;
+    }
+  }
+  std::sort(rows.begin(), rows.end(),
+            [](const ReportRow& a, const ReportRow& b) { return a.key < b.key; });
 }
 
 std::expected<std::pair<Grouping, std::string>, std::string> parse_report_by(

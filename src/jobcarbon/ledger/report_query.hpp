@@ -53,6 +53,10 @@ struct ReportRow {
   double facility_kwh = 0;         // Σ charged × PUE, in kWh: what equivalents divide
   Microjoules machine_energy;      // Σ whole-machine energy over each record's lifetime
   Microjoules unallocated_energy;  // Σ energy no job used over each record's lifetime
+  // --by node: energy of the node's idle intervals (no job at all) that started in the range;
+  // only without --account/--user (idle energy belongs to no account). Nodes with idle energy
+  // and no records in the range have rows too (jobs 0).
+  Microjoules idle_energy;
   double co2_kg = 0;
   Timestamp first_start;  // the earliest start in the group
   Timestamp last_start;   // the latest start in the group
@@ -62,6 +66,11 @@ struct ReportRow {
 
   bool operator==(const ReportRow&) const = default;
 };
+
+// Add each node's idle energy (PER_NODE) to the node rows of ROWS, adding a row (jobs 0) for a
+// node that has none, and keep the rows ordered by key (bytewise). For the backends.
+void merge_idle(std::vector<ReportRow>& rows,
+                const std::vector<std::pair<std::string, Microjoules>>& per_node);
 
 // Return the instant of midnight UTC that starts DATE ("YYYY-MM-DD", a real calendar day), or an
 // error naming FLAG and the text ("--since: '2026-13-01' is not a date: expected YYYY-MM-DD").

@@ -215,17 +215,23 @@ TEST(ReportListing, TableByAccountHasBudgetPercentTotalsAndTheFactorNote) {
   EXPECT_EQ(render_report({}, Grouping::kAccount, ListingFormat::kTable), "");
 }
 
-TEST(ReportListing, TableByNodeShowsMachineAndUnallocatedEnergy) {
+TEST(ReportListing, TableByNodeShowsMachineUnallocatedAndIdleEnergy) {
   auto rows = two_rows();
   rows[0].key = "n1";
   rows[1].key = "n2";
-  EXPECT_EQ(render_report(rows, Grouping::kNode, ListingFormat::kTable),
-            "NODE   JOBS  GPU-HOURS     kWh  kg CO2  HOUSEHOLD-DAYS  MACHINE kWh  UNALLOCATED kWh\n"
-            "n1        2       6.00  4.0000  1.9000           0.570       9.0000           0.5000\n"
-            "n2        1       0.00  0.5000  0.2500           0.050       0.0000           0.0000\n"
-            "TOTAL     -       6.00  4.5000  2.1500           0.620       9.0000           0.5000\n"
-            "household-days: facility kWh (after PUE) / 10 kWh per household per day (the "
-            "original study)\n");
+  rows[1].idle_energy = Microjoules(2 * kKwh);
+  EXPECT_EQ(
+      render_report(rows, Grouping::kNode, ListingFormat::kTable),
+      "NODE   JOBS  GPU-HOURS     kWh  kg CO2  HOUSEHOLD-DAYS  MACHINE kWh  UNALLOCATED kWh  "
+      "IDLE kWh\n"
+      "n1        2       6.00  4.0000  1.9000           0.570       9.0000           0.5000    "
+      "0.0000\n"
+      "n2        1       0.00  0.5000  0.2500           0.050       0.0000           0.0000    "
+      "2.0000\n"
+      "TOTAL     -       6.00  4.5000  2.1500           0.620       9.0000           0.5000    "
+      "2.0000\n"
+      "household-days: facility kWh (after PUE) / 10 kWh per household per day (the "
+      "original study)\n");
 }
 
 TEST(ReportListing, GpuModelAndTagHeaders) {

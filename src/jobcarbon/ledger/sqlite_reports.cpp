@@ -1,9 +1,12 @@
 #include <jobcarbon/ledger/sqlite_reports.hpp>
 
+#include <jobcarbon/ledger/store.hpp>
 #include <jobcarbon/ledger/usage_split.hpp>
 
 #include <cstdint>
 #include <string_view>
+
+#include <fmt/format.h>
 
 namespace jobcarbon::ledger {
 namespace {
@@ -103,7 +106,41 @@ FROM jobs WHERE 1)sql";
     out.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return std::unexpected(db.error(rc));
+  if (q.by != Grouping::kNode || q.account || q.user) return out;
+
+  // Idle energy per node, merged into the node rows (a node idle all along gets its own row).
+  std::string idle_sql = "SELECT node, sum(idle_uj) FROM node_idle WHERE 1";
+  if (q.since) idle_sql += " AND start_us >= ?1";
+  if (q.until) idle_sql += " AND start_us < ?2";
+  idle_sql += " GROUP BY node";
+  auto idle = db.prepare(idle_sql);
+  if (!idle) return std::unexpected(idle.error());
+  if (q.since) idle->bind(1, us(*q.since));
+  if (q.until) idle->bind(2, us(*q.until));
+  std::vector<std::pair<std::string, Microjoules>> per_node;
+  while ((rc = idle->step()) == SQLITE_ROW) {
+    per_node.emplace_back(idle->text(0), Microjoules(idle->int64(1)));
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(db.error(rc));
+  merge_idle(out, per_node);
   return out;
+}
+
+std::expected<bool, std::string> append_idle(SqliteConnection& db, const NodeIdle& idle) {
+  if (auto bad = invalid_idle(idle)) {
+    return std::unexpected(fmt::format("sqlite:{}: {}", db.path().string(), *bad));
+  }
+  auto stmt = db.prepare(
+      "INSERT INTO node_idle (cluster, node, start_us, end_us, idle_uj) VALUES (?1, ?2, ?3, ?4, "
+      "?5) ON CONFLICT (cluster, node, start_us) DO NOTHING");
+  if (!stmt) return std::unexpected(stmt.error());
+  stmt->bind(1, idle.cluster);
+  stmt->bind(2, idle.node);
+  stmt->bind(3, us(idle.start));
+  stmt->bind(4, us(idle.end));
+  stmt->bind(5, idle.energy.value);
+  if (const int rc = stmt->step(); rc != SQLITE_DONE) return std::unexpected(db.error(rc));
+  return sqlite3_changes(db.get()) > 0;
 }
 
 }  // namespace jobcarbon::ledger

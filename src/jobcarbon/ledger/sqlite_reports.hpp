@@ -11,6 +11,9 @@
 
 namespace jobcarbon::ledger {
 
+// See Store::append_idle. Runs in autocommit (one statement).
+std::expected<bool, std::string> append_idle(SqliteConnection& db, const NodeIdle& idle);
+
 // See Store::report_rows. Groupings by account, user or month whose bounds are month starts (or
 // absent) read the monthly roll-ups; the others scan the jobs table. Both give the same rows.
 std::expected<std::vector<ReportRow>, std::string> report_rows(SqliteConnection& db,

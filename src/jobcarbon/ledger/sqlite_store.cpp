@@ -259,6 +259,10 @@ class SqliteStore final : public Store {
     return ledger::typical_power(db_, gpu_model);
   }
 
+  std::expected<bool, std::string> append_idle(const NodeIdle& idle) override {
+    return ledger::append_idle(db_, idle);
+  }
+
   std::expected<policy::YearStart, std::string> budget_year_start() override {
     return read_year_start(db_);
   }

@@ -125,6 +125,14 @@ std::optional<std::string> invalid_running(const RunningRecord& r) {
   return std::nullopt;
 }
 
+std::optional<std::string> invalid_idle(const NodeIdle& idle) {
+  if (idle.cluster.empty()) return "cluster is empty";
+  if (idle.node.empty()) return "node is empty";
+  if (idle.end < idle.start) return "end is before start";
+  if (idle.energy.value < 0) return "energy is negative";
+  return std::nullopt;
+}
+
 LedgerEnvironment LedgerEnvironment::from_process() {
   auto get = [](const char* name) -> std::optional<std::string> {
     const char* v = std::getenv(name);

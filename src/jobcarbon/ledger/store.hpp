@@ -115,6 +115,11 @@ class Store {
   // GPU_MODEL's GPUs ("" = all GPU models together) and CPUs.
   virtual std::expected<TypicalPower, std::string> typical_power(const std::string& gpu_model) = 0;
 
+  // Idle energy (migration 0006). Store one idle interval of a node; return true when written,
+  // false when an interval with the same (cluster, node, start) exists (a retried write), or an
+  // error naming the ledger or the invalid field (empty node, end before start, negative energy).
+  virtual std::expected<bool, std::string> append_idle(const NodeIdle& idle) = 0;
+
   // Budget periods (migration 0005): calendar years in UTC unless the site set a fiscal year
   // start; budgets' and usage's `year` name the period that starts in that calendar year.
 
@@ -166,6 +171,9 @@ std::optional<std::string> invalid_field(const JobRecord& record);
 // Return the first problem with a running job's record that no backend may store ("updated is
 // before start", ...), or nullopt when it is valid.
 std::optional<std::string> invalid_running(const RunningRecord& running);
+
+// Return the first problem with an idle interval that no backend may store, or nullopt.
+std::optional<std::string> invalid_idle(const NodeIdle& idle);
 
 // The environment values that decide the default ledger; tests pass their own.
 struct LedgerEnvironment {

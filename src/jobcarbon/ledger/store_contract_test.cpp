@@ -788,5 +788,42 @@ TEST_P(StoreContract, FiscalYearsSplitUsageAtTheConfiguredStart) {
   EXPECT_EQ(store_->usage("vision-lab", "", 2025)->energy.value, 0);
 }
 
+// Idle intervals (no job on the node) are stored once per key and reported by node, beside the
+// jobs' unallocated energy; a node idle all along has its own row.
+TEST_P(StoreContract, IdleEnergyIsReportedByNode) {
+  auto r = sample_record("idle-1", at_s(k20260101));  // on gpu-node-01
+  ASSERT_TRUE(store_->append(r).value());
+  const NodeIdle a{"local", "gpu-node-01", at_s(k20260101 + 3600), at_s(k20260101 + 7200),
+                   Microjoules(360'000'000'000)};
+  const NodeIdle b{"local", "gpu-node-09", at_s(k20260101), at_s(k20260101 + 3600),
+                   Microjoules(180'000'000'000)};
+  const NodeIdle old{"local", "gpu-node-09", at_s(k20260101 - 86'400), at_s(k20260101 - 3600),
+                     Microjoules(1)};
+  EXPECT_EQ(store_->append_idle(a), true);
+  EXPECT_EQ(store_->append_idle(a), false);  // a retried write
+  EXPECT_EQ(store_->append_idle(b), true);
+  EXPECT_EQ(store_->append_idle(old), true);
+  auto bad = a;
+  bad.end = bad.start - std::chrono::seconds(1);
+  EXPECT_FALSE(store_->append_idle(bad));
+
+  ReportQuery q;
+  q.by = Grouping::kNode;
+  q.since = at_s(k20260101);
+  auto rows = store_->report_rows(q);
+  ASSERT_TRUE(rows) << rows.error();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].key, "gpu-node-01");
+  EXPECT_EQ((*rows)[0].idle_energy, a.energy);
+  EXPECT_EQ((*rows)[0].unallocated_energy, r.unallocated_energy);
+  EXPECT_EQ((*rows)[1].key, "gpu-node-09");
+  EXPECT_EQ((*rows)[1].jobs, 0);
+  EXPECT_EQ((*rows)[1].idle_energy, b.energy);  // "old" started before --since
+  q.account = "vision-lab";                     // idle energy belongs to no account
+  rows = store_->report_rows(q);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].idle_energy, Microjoules(0));
+}
+
 }  // namespace
 }  // namespace jobcarbon::ledger
