@@ -1,5 +1,7 @@
 #include <jobcarbon/ledger/budget_check.hpp>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace jobcarbon::ledger {
@@ -71,13 +73,16 @@ std::expected<std::vector<BudgetStatus>, std::string> budget_status(
   auto from = store.budget_year_start();
   if (!from) return std::unexpected(from.error());
   const auto period = policy::period_for_year(year, *from);
-  std::optional<double> elapsed;  // fraction of the year gone
-  if (now >= period.end) {
-    elapsed = 1.0;
-  } else if (now > period.start) {
-    elapsed = std::chrono::duration<double>(now - period.start) /
-              std::chrono::duration<double>(period.end - period.start);
-  }
+  // The recent rate: finished jobs that started in the last kRecentWindow (or since the year
+  // began, when that is shorter).
+  const auto window_start = std::max(period.start, now - kRecentWindow);
+  const auto us_of = [](policy::WallTime t) {
+    return std::chrono::floor<std::chrono::microseconds>(t);
+  };
+  const double days_left =
+      std::chrono::duration<double, std::ratio<86400>>(period.end - now).count();
+  const double window_days =
+      std::chrono::duration<double, std::ratio<86400>>(now - window_start).count();
   std::vector<BudgetStatus> out;
   for (const auto& b : *budgets) {
     auto used = store.usage(b.account, b.user, b.year);
@@ -90,7 +95,14 @@ std::expected<std::vector<BudgetStatus>, std::string> budget_status(
         b.limit_kg ? used->co2.value + running->co2.value : to_kwh(used->energy + running->energy);
     s.remaining = limit - value;
     if (limit > 0) s.percent = value / limit * 100.0;
-    if (elapsed) s.projected = value / *elapsed;
+    if (now >= period.end) {
+      s.projected = value;  // a past year: what was used
+    } else if (now > period.start && window_days > 0) {
+      auto recent = store.usage_between(b.account, b.user, us_of(window_start), us_of(now));
+      if (!recent) return std::unexpected(recent.error());
+      const double recent_value = b.limit_kg ? recent->co2.value : to_kwh(recent->energy);
+      s.projected = value + recent_value / window_days * days_left;
+    }
     out.push_back(std::move(s));
   }
   return out;

@@ -3,6 +3,7 @@
 // totals and running jobs' provisional usage; the rules are policy::check_submission's.
 #pragma once
 
+#include <chrono>
 #include <expected>
 #include <optional>
 #include <string>
@@ -29,13 +30,18 @@ std::expected<policy::Verdict, std::string> check_budget(Store& store, const std
 // One budget's standing.
 struct BudgetStatus {
   BudgetRecord budget;
-  Usage used;                       // finished jobs, the account's descendants included
-  Usage running;                    // running jobs' provisional usage so far, likewise
-  std::optional<double> percent;    // (used + running) ÷ limit × 100 (nullopt for a limit of 0)
-  double remaining = 0;             // limit − used − running, in the limit's unit (kg or kWh)
-  std::optional<double> projected;  // (used + running) ÷ elapsed fraction of the year, in the
-                                    // limit's unit; nullopt before the year starts
+  Usage used;                     // finished jobs, the account's descendants included
+  Usage running;                  // running jobs' provisional usage so far, likewise
+  std::optional<double> percent;  // (used + running) ÷ limit × 100 (nullopt for a limit of 0)
+  double remaining = 0;           // limit − used − running, in the limit's unit (kg or kWh)
+  // used + running + the recent rate × the time left: the rate is the finished jobs that started
+  // in the last kRecentWindow (or since the year began) over that window. A past year projects
+  // to what was used; nullopt before the year starts.
+  std::optional<double> projected;
 };
+
+// How far back `budget show` looks for the rate it projects with.
+inline constexpr std::chrono::hours kRecentWindow{24 * 30};
 
 // Return the standing of every budget for ACCOUNT (all when nullopt) in YEAR, with projections
 // to the end of the year computed at NOW (a past year projects to what was used).

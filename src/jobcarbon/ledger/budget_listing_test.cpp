@@ -42,18 +42,24 @@ std::vector<BudgetStatus> standing_at(std::int64_t now_s, int year) {
       .value();
 }
 
-TEST(BudgetStatus, ProjectsFromTheRateSoFar) {
-  // April 1, 2026: 90 of 365 days gone.
-  const auto rows = standing_at(kNewYear2026 + 90 * 86'400, 2026);
+TEST(BudgetStatus, ProjectsFromTheRecentRate) {
+  // April 1, 2026: the jobs (January 1) are older than the 30-day window, so nothing more is
+  // projected than what is used.
+  auto rows = standing_at(kNewYear2026 + 90 * 86'400, 2026);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].budget.account, "a,b");  // ordered by account
   EXPECT_DOUBLE_EQ(rows[0].remaining, 0.75);
   EXPECT_DOUBLE_EQ(*rows[0].percent, 25.0);
-  EXPECT_NEAR(*rows[0].projected, 0.25 * 365 / 90, 1e-12);
+  EXPECT_NEAR(*rows[0].projected, 0.25, 1e-12);
   EXPECT_EQ(rows[1].budget.account, "lab");
   EXPECT_NEAR(rows[1].remaining, 2.7, 1e-12);
   EXPECT_NEAR(*rows[1].percent, 25.0, 1e-12);
-  EXPECT_NEAR(*rows[1].projected, 0.9 * 365 / 90, 1e-12);
+  EXPECT_NEAR(*rows[1].projected, 0.9, 1e-12);
+  // January 11: the window is the 10 days since New Year; 0.9 kg in 10 days is 0.09 kg a day
+  // for the 355 days left.
+  rows = standing_at(kNewYear2026 + 10 * 86'400, 2026);
+  EXPECT_NEAR(*rows[1].projected, 0.9 + 0.09 * 355, 1e-9);
+  EXPECT_NEAR(*rows[0].projected, 0.25 + 0.025 * 355, 1e-9);  // kWh budget: kWh rate
 }
 
 TEST(BudgetStatus, APastYearProjectsWhatWasUsedAndAFutureOneNothing) {
@@ -69,9 +75,9 @@ TEST(RenderBudgets, TableCsvAndJson) {
       render_budgets(rows, ListingFormat::kTable),
       "YEAR  ACCOUNT  USER  UNIT  LIMIT  USED  RUNNING  REMAINING  PERCENT  PROJECTED  POLICY  "
       "WARN AT\n"
-      "2026  a,b      -     kWh    1.00  0.25     0.00       0.75    25.0%       1.01  deny    "
+      "2026  a,b      -     kWh    1.00  0.25     0.00       0.75    25.0%       0.25  deny    "
       "90%\n"
-      "2026  lab      -     kg     3.60  0.90     0.00       2.70    25.0%       3.65  deny    "
+      "2026  lab      -     kg     3.60  0.90     0.00       2.70    25.0%       0.90  deny    "
       "80%\n");
   const std::string csv = render_budgets(rows, ListingFormat::kCsv);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),

@@ -138,6 +138,25 @@ WHERE account IN (SELECT account FROM subtree) AND user_name = $2 AND period_yea
   return Usage{KgCo2{row->real(0, 0)}, Microjoules(row->int64(0, 1)), row->int64(0, 2)};
 }
 
+std::expected<Usage, std::string> pg_usage_between(PgConnection& db, const std::string& account,
+                                                   const std::string& user, Timestamp from,
+                                                   Timestamp to) {
+  auto row = db.exec(R"sql(
+WITH RECURSIVE subtree(account) AS (
+  SELECT $1::text COLLATE "C"
+  UNION SELECT p.account FROM account_parents p JOIN subtree s ON p.parent = s.account)
+SELECT coalesce(sum(co2_kg), 0), coalesce(sum(charged_uj), 0)::bigint, count(*) FROM jobs
+WHERE account IN (SELECT account FROM subtree) AND ($2::text = '' OR user_name = $2::text)
+  AND start_us >= $3 AND start_us < $4)sql",
+                     PgParams()
+                         .add(account)
+                         .add(user)
+                         .add(static_cast<std::int64_t>(from.time_since_epoch().count()))
+                         .add(static_cast<std::int64_t>(to.time_since_epoch().count())));
+  if (!row) return std::unexpected(row.error().message);
+  return Usage{KgCo2{row->real(0, 0)}, Microjoules(row->int64(0, 1)), row->int64(0, 2)};
+}
+
 std::expected<std::vector<std::string>, std::string> pg_account_chain(PgConnection& db,
                                                                       const std::string& account) {
   // Upwards one parent at a time, stopping before an account already in the chain (a cycle).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <jobcarbon/ledger/budget_record.hpp>
+#include <jobcarbon/ledger/job_record.hpp>
 #include <jobcarbon/ledger/pg_connection.hpp>
 
 namespace jobcarbon::ledger {
@@ -29,6 +30,11 @@ std::expected<Usage, std::string> pg_usage(PgConnection& db, const std::string& 
                                            const std::string& user, int year);
 
 // See Store::account_chain.
+// See Store::usage_between.
+std::expected<Usage, std::string> pg_usage_between(PgConnection& db, const std::string& account,
+                                                   const std::string& user, Timestamp from,
+                                                   Timestamp to);
+
 std::expected<std::vector<std::string>, std::string> pg_account_chain(PgConnection& db,
                                                                       const std::string& account);
 

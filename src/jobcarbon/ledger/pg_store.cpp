@@ -237,6 +237,12 @@ class PgStore final : public Store {
     return pg_usage(*db_, account, user, year);
   }
 
+  std::expected<Usage, std::string> usage_between(const std::string& account,
+                                                  const std::string& user, Timestamp from,
+                                                  Timestamp to) override {
+    return pg_usage_between(*db_, account, user, from, to);
+  }
+
   std::expected<std::vector<std::string>, std::string> account_chain(
       const std::string& account) override {
     return pg_account_chain(*db_, account);

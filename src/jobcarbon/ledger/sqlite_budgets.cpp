@@ -238,6 +238,27 @@ std::expected<Usage, std::string> usage(SqliteConnection& db, const std::string&
   return Usage{KgCo2{stmt->real(0)}, Microjoules(stmt->int64(1)), stmt->int64(2)};
 }
 
+std::expected<Usage, std::string> usage_between(SqliteConnection& db, const std::string& account,
+                                                const std::string& user, Timestamp from,
+                                                Timestamp to) {
+  auto cached = db.cached(R"sql(
+WITH RECURSIVE subtree(account) AS (
+  SELECT ?1 UNION SELECT p.account FROM account_parents p JOIN subtree s ON p.parent = s.account)
+SELECT coalesce(sum(co2_kg), 0), coalesce(sum(charged_uj), 0), count(*) FROM jobs
+WHERE account IN (SELECT account FROM subtree) AND (?2 = '' OR user_name = ?2)
+  AND start_us >= ?3 AND start_us < ?4
+)sql");
+  if (!cached) return std::unexpected(cached.error());
+  auto& stmt = *cached;
+  stmt->bind(1, account);
+  stmt->bind(2, user);
+  stmt->bind(3, static_cast<std::int64_t>(from.time_since_epoch().count()));
+  stmt->bind(4, static_cast<std::int64_t>(to.time_since_epoch().count()));
+  const int rc = stmt->step();
+  if (rc != SQLITE_ROW) return std::unexpected(db.error(rc));
+  return Usage{KgCo2{stmt->real(0)}, Microjoules(stmt->int64(1)), stmt->int64(2)};
+}
+
 std::expected<std::vector<std::string>, std::string> account_chain(SqliteConnection& db,
                                                                    const std::string& account) {
   auto cached = db.cached("SELECT parent FROM account_parents WHERE account = ?1");

@@ -37,6 +37,11 @@ std::expected<Usage, std::string> usage(SqliteConnection& db, const std::string&
                                         const std::string& user, int year);
 
 // See Store::account_chain.
+// See Store::usage_between.
+std::expected<Usage, std::string> usage_between(SqliteConnection& db, const std::string& account,
+                                                const std::string& user, Timestamp from,
+                                                Timestamp to);
+
 std::expected<std::vector<std::string>, std::string> account_chain(SqliteConnection& db,
                                                                    const std::string& account);
 

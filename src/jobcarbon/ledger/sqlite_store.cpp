@@ -236,6 +236,12 @@ class SqliteStore final : public Store {
     return ledger::usage(db_, account, user, year);
   }
 
+  std::expected<Usage, std::string> usage_between(const std::string& account,
+                                                  const std::string& user, Timestamp from,
+                                                  Timestamp to) override {
+    return ledger::usage_between(db_, account, user, from, to);
+  }
+
   std::expected<std::vector<std::string>, std::string> account_chain(
       const std::string& account) override {
     return ledger::account_chain(db_, account);

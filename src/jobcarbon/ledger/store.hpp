@@ -88,6 +88,13 @@ class Store {
   virtual std::expected<Usage, std::string> usage(const std::string& account,
                                                   const std::string& user, int year) = 0;
 
+  // Return the usage of finished jobs charged to ACCOUNT and its descendants (USER's only unless
+  // "") that started in [FROM, TO), each job wholly: the recent rate for `budget show`'s
+  // projection. Scans those jobs (an index on account and start), so keep the window short.
+  virtual std::expected<Usage, std::string> usage_between(const std::string& account,
+                                                          const std::string& user, Timestamp from,
+                                                          Timestamp to) = 0;
+
   // Return ACCOUNT followed by its parent, grandparent, ... up to the root (a cycle, which
   // set_budget refuses but SQL by hand could create, ends the chain).
   virtual std::expected<std::vector<std::string>, std::string> account_chain(

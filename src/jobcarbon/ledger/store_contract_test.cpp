@@ -825,5 +825,26 @@ TEST_P(StoreContract, IdleEnergyIsReportedByNode) {
   EXPECT_EQ((*rows)[0].idle_energy, Microjoules(0));
 }
 
+// The recent usage behind budget show's projection: finished jobs started in a window, the
+// account's descendants included.
+TEST_P(StoreContract, UsageBetweenSumsJobsStartedInTheWindow) {
+  BudgetRecord child = kg_budget("child", "", 2026, 10);
+  ASSERT_TRUE(store_->set_budget(child, std::string("parent"), "admin"));
+  for (const auto& [id, account, offset] :
+       {std::tuple{"w1", "child", 0}, std::tuple{"w2", "parent", 3600},
+        std::tuple{"w3", "child", 86'400}}) {
+    auto r = sample_record(id, at_s(k20260101 + offset));
+    r.account = account;
+    r.co2_kg = 1.0;
+    ASSERT_TRUE(store_->append(r).value());
+  }
+  auto all = store_->usage_between("parent", "", at_s(k20260101), at_s(k20260101 + 86'400));
+  ASSERT_TRUE(all) << all.error();
+  EXPECT_EQ(all->jobs, 2);  // w1 (child) and w2; w3 starts at the window's end
+  EXPECT_DOUBLE_EQ(all->co2.value, 2.0);
+  EXPECT_EQ(store_->usage_between("child", "", at_s(k20260101), at_s(k20270101))->jobs, 2);
+  EXPECT_EQ(store_->usage_between("child", "bob", at_s(k20260101), at_s(k20270101))->jobs, 0);
+}
+
 }  // namespace
 }  // namespace jobcarbon::ledger
