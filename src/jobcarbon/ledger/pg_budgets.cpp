@@ -125,14 +125,18 @@ std::expected<std::vector<BudgetRecord>, std::string> pg_list_budgets(
 
 std::expected<Usage, std::string> pg_usage(PgConnection& db, const std::string& account,
                                            const std::string& user, int year) {
-  // ACCOUNT and every account below it; UNION ends a cycle entered by hand.
+  // ACCOUNT and every account below it; UNION ends a cycle entered by hand. LATERAL makes each
+  // account a key lookup: with "account IN (subtree)" the planner, expecting hundreds of
+  // accounts in the subtree, scanned every total (3 ms at 20,000 rows). OFFSET 0 keeps the
+  // subquery from being flattened back into that join.
   auto row = db.exec(R"sql(
 WITH RECURSIVE subtree(account) AS (
   SELECT $1::text COLLATE "C"
   UNION SELECT p.account FROM account_parents p JOIN subtree s ON p.parent = s.account)
-SELECT coalesce(sum(co2_kg), 0), coalesce(sum(energy_uj), 0), coalesce(sum(jobs), 0)
-FROM usage_totals
-WHERE account IN (SELECT account FROM subtree) AND user_name = $2 AND period_year = $3)sql",
+SELECT coalesce(sum(u.co2_kg), 0), coalesce(sum(u.energy_uj), 0), coalesce(sum(u.jobs), 0)
+FROM subtree s, LATERAL (SELECT co2_kg, energy_uj, jobs FROM usage_totals t
+                         WHERE t.account = s.account AND t.user_name = $2
+                           AND t.period_year = $3 OFFSET 0) u)sql",
                      PgParams().add(account).add(user).add(year));
   if (!row) return std::unexpected(row.error().message);
   return Usage{KgCo2{row->real(0, 0)}, Microjoules(row->int64(0, 1)), row->int64(0, 2)};

@@ -131,9 +131,10 @@ parts AS (
          ELSE greatest(0, least(updated_us, $4) - greatest(start_us, $3))::float8
               / (updated_us - start_us)
     END AS share
-  FROM running_jobs r
-  WHERE account IN (SELECT account FROM subtree) AND ($2::text = '' OR user_name = $2::text)
-    AND start_us < $4 AND updated_us >= $3)
+  -- OFFSET 0 keeps the subquery apart, so each account is an index range (the planner would
+  -- otherwise hash the whole table).
+  FROM subtree s, LATERAL (SELECT * FROM running_jobs r WHERE r.account = s.account OFFSET 0) r
+  WHERE ($2::text = '' OR user_name = $2::text) AND start_us < $4 AND updated_us >= $3)
 SELECT coalesce(sum(co2_kg * share), 0), coalesce(sum(trunc(charged_uj * share)), 0)::bigint,
        count(*) FILTER (WHERE start_us >= $3)
 FROM parts WHERE share > 0 OR (start_us >= $3 AND start_us < $4)
