@@ -27,6 +27,8 @@ std::expected<std::shared_ptr<const PgApi>, std::string> PgApi::load(const std::
   resolve(api->finish, "PQfinish");
   resolve(api->exec, "PQexec");
   resolve(api->exec_params, "PQexecParams");
+  resolve(api->prepare, "PQprepare");
+  resolve(api->exec_prepared, "PQexecPrepared");
   resolve(api->result_status, "PQresultStatus");
   resolve(api->result_error_message, "PQresultErrorMessage");
   resolve(api->result_error_field, "PQresultErrorField");

@@ -34,6 +34,8 @@ class PgApi {
   decltype(&PQfinish) finish = nullptr;
   decltype(&PQexec) exec = nullptr;
   decltype(&PQexecParams) exec_params = nullptr;
+  decltype(&PQprepare) prepare = nullptr;
+  decltype(&PQexecPrepared) exec_prepared = nullptr;
   decltype(&PQresultStatus) result_status = nullptr;
   decltype(&PQresultErrorMessage) result_error_message = nullptr;
   decltype(&PQresultErrorField) result_error_field = nullptr;

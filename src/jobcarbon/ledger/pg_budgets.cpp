@@ -113,10 +113,11 @@ ON CONFLICT (account, user_name, period_year) DO UPDATE SET limit_kg = excluded.
 
 std::expected<std::vector<BudgetRecord>, std::string> pg_list_budgets(
     PgConnection& db, const std::optional<std::string>& account, std::optional<int> year) {
-  auto rows = db.exec(std::string(kBudgetColumns) +
-                          " WHERE ($1::text IS NULL OR account = $1) AND ($2::integer IS NULL OR "
-                          "period_year = $2) ORDER BY period_year, account, user_name",
-                      PgParams().add(account).add(year));
+  auto rows =
+      db.exec_cached(std::string(kBudgetColumns) +
+                         " WHERE ($1::text IS NULL OR account = $1) AND ($2::integer IS NULL OR "
+                         "period_year = $2) ORDER BY period_year, account, user_name",
+                     PgParams().add(account).add(year));
   if (!rows) return std::unexpected(rows.error().message);
   std::vector<BudgetRecord> out;
   for (int i = 0; i < rows->rows(); ++i) out.push_back(read_budget(*rows, i));
@@ -129,7 +130,7 @@ std::expected<Usage, std::string> pg_usage(PgConnection& db, const std::string& 
   // account a key lookup: with "account IN (subtree)" the planner, expecting hundreds of
   // accounts in the subtree, scanned every total (3 ms at 20,000 rows). OFFSET 0 keeps the
   // subquery from being flattened back into that join.
-  auto row = db.exec(R"sql(
+  auto row = db.exec_cached(R"sql(
 WITH RECURSIVE subtree(account) AS (
   SELECT $1::text COLLATE "C"
   UNION SELECT p.account FROM account_parents p JOIN subtree s ON p.parent = s.account)
@@ -137,7 +138,7 @@ SELECT coalesce(sum(u.co2_kg), 0), coalesce(sum(u.energy_uj), 0), coalesce(sum(u
 FROM subtree s, LATERAL (SELECT co2_kg, energy_uj, jobs FROM usage_totals t
                          WHERE t.account = s.account AND t.user_name = $2
                            AND t.period_year = $3 OFFSET 0) u)sql",
-                     PgParams().add(account).add(user).add(year));
+                            PgParams().add(account).add(user).add(year));
   if (!row) return std::unexpected(row.error().message);
   return Usage{KgCo2{row->real(0, 0)}, Microjoules(row->int64(0, 1)), row->int64(0, 2)};
 }
@@ -145,18 +146,18 @@ FROM subtree s, LATERAL (SELECT co2_kg, energy_uj, jobs FROM usage_totals t
 std::expected<Usage, std::string> pg_usage_between(PgConnection& db, const std::string& account,
                                                    const std::string& user, Timestamp from,
                                                    Timestamp to) {
-  auto row = db.exec(R"sql(
+  auto row = db.exec_cached(R"sql(
 WITH RECURSIVE subtree(account) AS (
   SELECT $1::text COLLATE "C"
   UNION SELECT p.account FROM account_parents p JOIN subtree s ON p.parent = s.account)
 SELECT coalesce(sum(co2_kg), 0), coalesce(sum(charged_uj), 0)::bigint, count(*) FROM jobs
 WHERE account IN (SELECT account FROM subtree) AND ($2::text = '' OR user_name = $2::text)
   AND start_us >= $3 AND start_us < $4)sql",
-                     PgParams()
-                         .add(account)
-                         .add(user)
-                         .add(static_cast<std::int64_t>(from.time_since_epoch().count()))
-                         .add(static_cast<std::int64_t>(to.time_since_epoch().count())));
+                            PgParams()
+                                .add(account)
+                                .add(user)
+                                .add(static_cast<std::int64_t>(from.time_since_epoch().count()))
+                                .add(static_cast<std::int64_t>(to.time_since_epoch().count())));
   if (!row) return std::unexpected(row.error().message);
   return Usage{KgCo2{row->real(0, 0)}, Microjoules(row->int64(0, 1)), row->int64(0, 2)};
 }
@@ -164,7 +165,7 @@ WHERE account IN (SELECT account FROM subtree) AND ($2::text = '' OR user_name =
 std::expected<std::vector<std::string>, std::string> pg_account_chain(PgConnection& db,
                                                                       const std::string& account) {
   // Upwards one parent at a time, stopping before an account already in the chain (a cycle).
-  auto rows = db.exec(R"sql(
+  auto rows = db.exec_cached(R"sql(
 WITH RECURSIVE chain(account, depth, seen) AS (
   SELECT $1::text COLLATE "C", 0, ARRAY[$1::text COLLATE "C"]
   UNION ALL
@@ -172,7 +173,7 @@ WITH RECURSIVE chain(account, depth, seen) AS (
   FROM chain c JOIN account_parents p ON p.account = c.account
   WHERE NOT p.parent = ANY (c.seen))
 SELECT account FROM chain ORDER BY depth)sql",
-                      PgParams().add(account));
+                             PgParams().add(account));
   if (!rows) return std::unexpected(rows.error().message);
   std::vector<std::string> out;
   for (int i = 0; i < rows->rows(); ++i) out.push_back(rows->text(i, 0));

@@ -183,6 +183,24 @@ std::expected<PgResult, PgError> PgConnection::exec(std::string_view sql, const 
                                  nullptr, values.data(), nullptr, nullptr, 0));
 }
 
+std::expected<PgResult, PgError> PgConnection::exec_cached(std::string_view sql,
+                                                           const PgParams& params) {
+  const std::string text(sql);
+  auto it = prepared_.find(text);
+  if (it == prepared_.end()) {
+    std::string name = "jobcarbon_" + std::to_string(prepared_.size() + 1);
+    auto made = check(api_->prepare(conn_.get(), name.c_str(), text.c_str(),
+                                    static_cast<int>(params.values().size()), nullptr));
+    if (!made) return std::unexpected(made.error());
+    it = prepared_.emplace(text, std::move(name)).first;
+  }
+  std::vector<const char*> values;
+  values.reserve(params.values().size());
+  for (const auto& v : params.values()) values.push_back(v ? v->c_str() : nullptr);
+  return check(api_->exec_prepared(conn_.get(), it->second.c_str(), static_cast<int>(values.size()),
+                                   values.data(), nullptr, nullptr, 0));
+}
+
 std::expected<PgResult, PgError> PgConnection::exec(std::string_view sql) {
   const std::string text(sql);
   return check(api_->exec(conn_.get(), text.c_str()));

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <jobcarbon/ledger/pg_api.hpp>
@@ -83,6 +84,9 @@ class PgConnection {
   // result is the last one's). Error: the server's SQLSTATE and "<ledger>: <message>".
   std::expected<PgResult, PgError> exec(std::string_view sql, const PgParams& params);
   std::expected<PgResult, PgError> exec(std::string_view sql);
+  // Run SQL (one statement) with PARAMS as a statement prepared once per connection: the server
+  // plans it once, not at every call. For the queries a budget check repeats.
+  std::expected<PgResult, PgError> exec_cached(std::string_view sql, const PgParams& params);
 
   // Return the ledger as messages name it: "postgresql://user@host[:port]/db" (never a password).
   const std::string& describe() const { return describe_; }
@@ -110,6 +114,7 @@ class PgConnection {
   std::unique_ptr<PGconn, Finish> conn_;
   std::string describe_;
   std::string user_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
 };
 
 // Return CONNINFO as messages name it, without its password: "postgresql://user@host/db", with

@@ -24,7 +24,8 @@ std::string explain(const PgConnection& db, const PgError& e) {
 }  // namespace
 
 std::expected<policy::YearStart, std::string> pg_read_year_start(PgConnection& db) {
-  auto row = db.exec("SELECT value FROM settings WHERE key = 'budget_year_start'");
+  auto row =
+      db.exec_cached("SELECT value FROM settings WHERE key = 'budget_year_start'", PgParams());
   if (!row) return std::unexpected(row.error().message);
   if (row->rows() == 0) return policy::YearStart{};
   auto from = parse_year_start(row->text(0, 0));

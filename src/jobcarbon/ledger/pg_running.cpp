@@ -139,18 +139,18 @@ SELECT coalesce(sum(co2_kg * share), 0), coalesce(sum(trunc(charged_uj * share))
        count(*) FILTER (WHERE start_us >= $3)
 FROM parts WHERE share > 0 OR (start_us >= $3 AND start_us < $4)
 )sql";
-  auto row = db.exec(sql, PgParams()
-                              .add(account)
-                              .add(user)
-                              .add(static_cast<std::int64_t>(y0.count()))
-                              .add(static_cast<std::int64_t>(y1.count())));
+  auto row = db.exec_cached(sql, PgParams()
+                                     .add(account)
+                                     .add(user)
+                                     .add(static_cast<std::int64_t>(y0.count()))
+                                     .add(static_cast<std::int64_t>(y1.count())));
   if (!row) return std::unexpected(row.error().message);
   return Usage{KgCo2{row->real(0, 0)}, Microjoules(row->int64(0, 1)), row->int64(0, 2)};
 }
 
 std::expected<TypicalPower, std::string> pg_typical_power(PgConnection& db,
                                                           const std::string& gpu_model) {
-  auto rows = db.exec(
+  auto rows = db.exec_cached(
       "SELECT device, sum(energy_j), sum(device_seconds), sum(jobs) FROM power_totals "
       "WHERE (device = 'gpu' AND ($1::text = '' OR model = $1::text)) OR device = 'cpu' GROUP BY "
       "device",
