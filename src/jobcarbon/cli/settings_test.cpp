@@ -131,9 +131,9 @@ TEST(ParseSettingsErrors, UnknownKeyWithNothingCloseListsTheKeys) {
 
 TEST(ParseSettingsErrors, StoreCommandIsOneOfThreeWords) {
   for (const char* mode : {"full", "name", "none"}) {
-    EXPECT_EQ(parse_settings(fmt::format("store-command = \"{}\"", mode), "/etc/x.toml")
-                  .store_command,
-              mode);
+    EXPECT_EQ(
+        parse_settings(fmt::format("store-command = \"{}\"", mode), "/etc/x.toml").store_command,
+        mode);
   }
   EXPECT_EQ(error_of("store-command = \"hash\""),
             "/etc/jobcarbon/config.toml:1: key 'store-command': 'hash' is not one of "
