@@ -6,7 +6,8 @@
 #                                    tools, the libraries, and Debian's PyTorch and scikit-learn
 #   scripts/install-deps.sh --test   also the test and CI tools: clang-format, the sqlite3 shell,
 #                                    hyperfine (benchmarks), procps (ps/pgrep in end-to-end tests),
-#                                    PostgreSQL (the server the PostgreSQL ledger tests use)
+#                                    PostgreSQL (the server the PostgreSQL ledger tests use),
+#                                    Prometheus (promtool checks the agent's metrics)
 #
 # The demo list includes GoogleTest and Google Benchmark because a default configure (tests and
 # benchmarks ON) requires them. When every package is already installed nothing is run, so repeated
@@ -29,10 +30,11 @@ test_packages=(
   clang-format sqlite3 hyperfine procps
   # the PostgreSQL ledger's tests run against a real local server (scripts/start-postgres.sh)
   postgresql
+  prometheus # brings promtool: the agent's /metrics test runs `promtool check metrics`
 )
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 packages=("${demo_packages[@]}")
