@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +17,15 @@ namespace jobcarbon::ledger {
 // PostgreSQL's timestamptz has), so a record read back compares equal to the one written.
 // Convert from system_clock::now() with std::chrono::floor<std::chrono::microseconds>(t).
 using Timestamp = std::chrono::sys_time<std::chrono::microseconds>;
+
+// Return T as the ledger stores it: integer microseconds since 1970-01-01 UTC.
+inline std::int64_t to_us(Timestamp t) {
+  return t.time_since_epoch().count();
+}
+// Return the instant stored as V microseconds since 1970-01-01 UTC.
+inline Timestamp from_us(std::int64_t v) {
+  return Timestamp(std::chrono::microseconds(v));
+}
 
 // Energy charged to the job, per domain (the names of sensors::domain_name). When the node has a
 // node-level meter, `node` holds only what the components do not explain, so the sum of all six

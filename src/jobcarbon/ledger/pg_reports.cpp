@@ -34,10 +34,6 @@ std::string_view key_expression(Grouping by) {
   return "account";
 }
 
-std::int64_t us(Timestamp t) {
-  return t.time_since_epoch().count();
-}
-
 }  // namespace
 
 std::expected<std::vector<ReportRow>, std::string> pg_report_rows(PgConnection& db,
@@ -75,8 +71,8 @@ FROM jobs WHERE true)sql",
     params.add(value);
     sql += fmt::format(fmt::runtime(clause), params.values().size());
   };
-  if (q.since) filter(fmt::format(" AND {} >= ${{}}", time), us(*q.since));
-  if (q.until) filter(fmt::format(" AND {} < ${{}}", time), us(*q.until));
+  if (q.since) filter(fmt::format(" AND {} >= ${{}}", time), to_us(*q.since));
+  if (q.until) filter(fmt::format(" AND {} < ${{}}", time), to_us(*q.until));
   if (q.account) filter(" AND account = ${}", *q.account);
   if (q.user) filter(" AND user_name = ${}", *q.user);
   sql += " GROUP BY k ORDER BY k";
@@ -106,11 +102,11 @@ FROM jobs WHERE true)sql",
   std::string idle_sql = "SELECT node, sum(idle_uj)::bigint FROM node_idle WHERE true";
   PgParams idle_params;
   if (q.since) {
-    idle_params.add(us(*q.since));
+    idle_params.add(to_us(*q.since));
     idle_sql += fmt::format(" AND start_us >= ${}", idle_params.values().size());
   }
   if (q.until) {
-    idle_params.add(us(*q.until));
+    idle_params.add(to_us(*q.until));
     idle_sql += fmt::format(" AND start_us < ${}", idle_params.values().size());
   }
   idle_sql += " GROUP BY node";
@@ -137,8 +133,8 @@ std::expected<bool, std::string> pg_append_idle(PgConnection& db, const NodeIdle
       PgParams()
           .add(idle.cluster)
           .add(idle.node)
-          .add(us(idle.start))
-          .add(us(idle.end))
+          .add(to_us(idle.start))
+          .add(to_us(idle.end))
           .add(idle.energy.value));
   if (!done) return std::unexpected(done.error().message);
   return done->rows() > 0;

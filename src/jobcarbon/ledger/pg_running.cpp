@@ -12,13 +12,6 @@
 namespace jobcarbon::ledger {
 namespace {
 
-std::int64_t us(Timestamp t) {
-  return t.time_since_epoch().count();
-}
-Timestamp at_us(std::int64_t v) {
-  return Timestamp(std::chrono::microseconds(v));
-}
-
 // As on SQLite: a row whose job has a final record is not counted (see sqlite_running.cpp).
 constexpr std::string_view kNotFinished = R"sql(
 NOT EXISTS (SELECT 1 FROM jobs j WHERE j.cluster = r.cluster AND j.job_id = r.job_id
@@ -54,8 +47,8 @@ std::expected<bool, std::string> pg_update_running(PgConnection& db, const Runni
     }
   }
   PgParams p;
-  p.add(r.cluster).add(r.job_id).add(us(r.submit_time)).add(r.step).add(r.node);
-  p.add(r.user).add(r.account).add(us(r.start)).add(us(r.updated));
+  p.add(r.cluster).add(r.job_id).add(to_us(r.submit_time)).add(r.step).add(r.node);
+  p.add(r.user).add(r.account).add(to_us(r.start)).add(to_us(r.updated));
   p.add(r.energy_charged.value).add(r.co2_kg).add(r.gpu_count).add(r.gpu_model);
   auto done = db.exec(kUpsert, p);
   if (!done) return std::unexpected(done.error().message);
@@ -64,7 +57,7 @@ std::expected<bool, std::string> pg_update_running(PgConnection& db, const Runni
   auto finished = db.exec(
       "SELECT 1 FROM jobs WHERE cluster = $1 AND job_id = $2 AND submit_us = $3 AND step = $4 "
       "AND node = $5",
-      PgParams().add(r.cluster).add(r.job_id).add(us(r.submit_time)).add(r.step).add(r.node));
+      PgParams().add(r.cluster).add(r.job_id).add(to_us(r.submit_time)).add(r.step).add(r.node));
   if (!finished) return std::unexpected(finished.error().message);
   return finished->rows() == 0;
 }
@@ -97,13 +90,13 @@ std::expected<std::vector<RunningRecord>, std::string> pg_list_running(PgConnect
     int c = 0;
     r.cluster = rows->text(i, c++);
     r.job_id = rows->text(i, c++);
-    r.submit_time = at_us(rows->int64(i, c++));
+    r.submit_time = from_us(rows->int64(i, c++));
     r.step = rows->text(i, c++);
     r.node = rows->text(i, c++);
     r.user = rows->text(i, c++);
     r.account = rows->text(i, c++);
-    r.start = at_us(rows->int64(i, c++));
-    r.updated = at_us(rows->int64(i, c++));
+    r.start = from_us(rows->int64(i, c++));
+    r.updated = from_us(rows->int64(i, c++));
     r.energy_charged = Microjoules(rows->int64(i, c++));
     r.co2_kg = rows->real(i, c++);
     r.gpu_count = static_cast<int>(rows->int64(i, c++));

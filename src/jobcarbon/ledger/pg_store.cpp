@@ -75,13 +75,6 @@ FROM jobs)sql";
 // Deadlocks and serialization failures are the server's way of saying "try again".
 constexpr int kAttempts = 5;
 
-std::int64_t us(Timestamp t) {
-  return t.time_since_epoch().count();
-}
-Timestamp at_us(std::int64_t v) {
-  return Timestamp(std::chrono::microseconds(v));
-}
-
 std::vector<std::string> command_from_json(const std::string& text) {
   const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   std::vector<std::string> out;
@@ -95,13 +88,13 @@ JobRecord read_job(const PgResult& s, int row) {
   int c = 1;  // column 0 is the row id
   r.cluster = s.text(row, c++);
   r.job_id = s.text(row, c++);
-  r.submit_time = at_us(s.int64(row, c++));
+  r.submit_time = from_us(s.int64(row, c++));
   r.step = s.text(row, c++);
   r.node = s.text(row, c++);
   r.user = s.text(row, c++);
   r.account = s.text(row, c++);
-  r.start = at_us(s.int64(row, c++));
-  r.end = at_us(s.int64(row, c++));
+  r.start = from_us(s.int64(row, c++));
+  r.end = from_us(s.int64(row, c++));
   r.exit_code = static_cast<int>(s.int64(row, c++));
   r.command = command_from_json(s.text(row, c++));
   for (Microjoules* e :
@@ -285,8 +278,8 @@ class PgStore final : public Store {
  private:
   static PgParams append_params(const JobRecord& r, const std::vector<UsageDelta>& deltas) {
     PgParams p;
-    p.add(r.cluster).add(r.job_id).add(us(r.submit_time)).add(r.step).add(r.node);
-    p.add(r.user).add(r.account).add(us(r.start)).add(us(r.end)).add(r.exit_code);
+    p.add(r.cluster).add(r.job_id).add(to_us(r.submit_time)).add(r.step).add(r.node);
+    p.add(r.user).add(r.account).add(to_us(r.start)).add(to_us(r.end)).add(r.exit_code);
     p.add(nlohmann::json(r.command).dump());
     for (Microjoules e :
          {r.energy.gpu, r.energy.cpu, r.energy.dram, r.energy.node, r.energy.estimated_cpu,

@@ -38,10 +38,6 @@ std::string_view key_expression(Grouping by) {
   return "account";
 }
 
-std::int64_t us(Timestamp t) {
-  return t.time_since_epoch().count();
-}
-
 // True when QUERY can be answered from report_totals: a grouping it keeps, bounds on months.
 bool from_rollups(const ReportQuery& q) {
   const bool kept =
@@ -81,8 +77,8 @@ FROM jobs WHERE 1)sql";
   sql += " GROUP BY k ORDER BY k";
   auto stmt = db.prepare(sql);
   if (!stmt) return std::unexpected(stmt.error());
-  if (q.since) stmt->bind(1, us(*q.since));
-  if (q.until) stmt->bind(2, us(*q.until));
+  if (q.since) stmt->bind(1, to_us(*q.since));
+  if (q.until) stmt->bind(2, to_us(*q.until));
   if (q.account) stmt->bind(3, *q.account);
   if (q.user) stmt->bind(4, *q.user);
   if (q.by == Grouping::kTag) stmt->bind(5, q.tag_key);
@@ -115,8 +111,8 @@ FROM jobs WHERE 1)sql";
   idle_sql += " GROUP BY node";
   auto idle = db.prepare(idle_sql);
   if (!idle) return std::unexpected(idle.error());
-  if (q.since) idle->bind(1, us(*q.since));
-  if (q.until) idle->bind(2, us(*q.until));
+  if (q.since) idle->bind(1, to_us(*q.since));
+  if (q.until) idle->bind(2, to_us(*q.until));
   std::vector<std::pair<std::string, Microjoules>> per_node;
   while ((rc = idle->step()) == SQLITE_ROW) {
     per_node.emplace_back(idle->text(0), Microjoules(idle->int64(1)));
@@ -136,8 +132,8 @@ std::expected<bool, std::string> append_idle(SqliteConnection& db, const NodeIdl
   if (!stmt) return std::unexpected(stmt.error());
   stmt->bind(1, idle.cluster);
   stmt->bind(2, idle.node);
-  stmt->bind(3, us(idle.start));
-  stmt->bind(4, us(idle.end));
+  stmt->bind(3, to_us(idle.start));
+  stmt->bind(4, to_us(idle.end));
   stmt->bind(5, idle.energy.value);
   if (const int rc = stmt->step(); rc != SQLITE_DONE) return std::unexpected(db.error(rc));
   return sqlite3_changes(db.get()) > 0;

@@ -13,13 +13,6 @@
 namespace jobcarbon::ledger {
 namespace {
 
-std::int64_t us(Timestamp t) {
-  return t.time_since_epoch().count();
-}
-Timestamp at_us(std::int64_t v) {
-  return Timestamp(std::chrono::microseconds(v));
-}
-
 // Only rows whose job has no final record yet: a version-2 writer appends without deleting the
 // provisional row, and the job must not count twice.
 constexpr std::string_view kNotFinished = R"sql(
@@ -65,7 +58,7 @@ std::expected<bool, std::string> update_running(SqliteConnection& db, const Runn
   if (!finished) return std::unexpected(rollback_with(db, finished.error()));
   finished->bind(1, r.cluster);
   finished->bind(2, r.job_id);
-  finished->bind(3, us(r.submit_time));
+  finished->bind(3, to_us(r.submit_time));
   finished->bind(4, r.step);
   finished->bind(5, r.node);
   const int frc = finished->step();
@@ -79,13 +72,13 @@ std::expected<bool, std::string> update_running(SqliteConnection& db, const Runn
   int i = 1;
   stmt->bind(i++, r.cluster);
   stmt->bind(i++, r.job_id);
-  stmt->bind(i++, us(r.submit_time));
+  stmt->bind(i++, to_us(r.submit_time));
   stmt->bind(i++, r.step);
   stmt->bind(i++, r.node);
   stmt->bind(i++, r.user);
   stmt->bind(i++, r.account);
-  stmt->bind(i++, us(r.start));
-  stmt->bind(i++, us(r.updated));
+  stmt->bind(i++, to_us(r.start));
+  stmt->bind(i++, to_us(r.updated));
   stmt->bind(i++, r.energy_charged.value);
   stmt->bind(i++, r.co2_kg);
   stmt->bind(i++, r.gpu_count);
@@ -121,13 +114,13 @@ std::expected<std::vector<RunningRecord>, std::string> list_running(SqliteConnec
     int c = 0;
     r.cluster = stmt->text(c++);
     r.job_id = stmt->text(c++);
-    r.submit_time = at_us(stmt->int64(c++));
+    r.submit_time = from_us(stmt->int64(c++));
     r.step = stmt->text(c++);
     r.node = stmt->text(c++);
     r.user = stmt->text(c++);
     r.account = stmt->text(c++);
-    r.start = at_us(stmt->int64(c++));
-    r.updated = at_us(stmt->int64(c++));
+    r.start = from_us(stmt->int64(c++));
+    r.updated = from_us(stmt->int64(c++));
     r.energy_charged = Microjoules(stmt->int64(c++));
     r.co2_kg = stmt->real(c++);
     r.gpu_count = static_cast<int>(stmt->int64(c++));
@@ -188,7 +181,7 @@ std::expected<void, std::string> finish_running(SqliteConnection& db, const JobR
   if (!del) return std::unexpected(del.error());
   del->bind(1, job.cluster);
   del->bind(2, job.job_id);
-  del->bind(3, us(job.submit_time));
+  del->bind(3, to_us(job.submit_time));
   del->bind(4, job.step);
   del->bind(5, job.node);
   if (const int rc = del->step(); rc != SQLITE_DONE) return std::unexpected(db.error(rc));

@@ -89,13 +89,6 @@ std::string immutable_uri(const std::filesystem::path& path) {
   return out + "?immutable=1";
 }
 
-std::int64_t us(Timestamp t) {
-  return t.time_since_epoch().count();
-}
-Timestamp at_us(std::int64_t v) {
-  return Timestamp(std::chrono::microseconds(v));
-}
-
 std::vector<std::string> command_from_json(const std::string& text) {
   const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   std::vector<std::string> out;
@@ -109,13 +102,13 @@ JobRecord read_job(const SqliteStatement& s) {
   int c = 1;  // column 0 is the row id
   r.cluster = s.text(c++);
   r.job_id = s.text(c++);
-  r.submit_time = at_us(s.int64(c++));
+  r.submit_time = from_us(s.int64(c++));
   r.step = s.text(c++);
   r.node = s.text(c++);
   r.user = s.text(c++);
   r.account = s.text(c++);
-  r.start = at_us(s.int64(c++));
-  r.end = at_us(s.int64(c++));
+  r.start = from_us(s.int64(c++));
+  r.end = from_us(s.int64(c++));
   r.exit_code = static_cast<int>(s.int64(c++));
   r.command = command_from_json(s.text(c++));
   for (Microjoules* e :
@@ -313,13 +306,13 @@ class SqliteStore final : public Store {
     int i = 1;
     s.bind(i++, r.cluster);
     s.bind(i++, r.job_id);
-    s.bind(i++, us(r.submit_time));
+    s.bind(i++, to_us(r.submit_time));
     s.bind(i++, r.step);
     s.bind(i++, r.node);
     s.bind(i++, r.user);
     s.bind(i++, r.account);
-    s.bind(i++, us(r.start));
-    s.bind(i++, us(r.end));
+    s.bind(i++, to_us(r.start));
+    s.bind(i++, to_us(r.end));
     s.bind(i++, r.exit_code);
     s.bind(i++, nlohmann::json(r.command).dump());
     for (Microjoules e :
