@@ -1,4 +1,5 @@
 #include <jobcarbon/agent/metrics.hpp>
+#include <jobcarbon/testing/ci.hpp>
 #include <jobcarbon/testing/temp_dir.hpp>
 
 #include <gtest/gtest.h>
@@ -145,11 +146,6 @@ std::string find_promtool() {
   return "";
 }
 
-bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
-
 // Run `promtool check metrics < file` and return its exit status and output.
 std::pair<int, std::string> promtool_check(const std::string& promtool,
                                            const std::string& exposition) {
@@ -170,7 +166,8 @@ std::pair<int, std::string> promtool_check(const std::string& promtool,
 TEST(RenderMetrics, RealPromtoolAcceptsTheExposition) {
   const std::string promtool = find_promtool();
   if (promtool.empty()) {
-    if (in_ci()) FAIL() << "promtool not on PATH (CI=true): scripts/install-deps.sh --test";
+    if (jobcarbon::testing::in_ci())
+      FAIL() << "promtool not on PATH (CI=true): scripts/install-deps.sh --test";
     GTEST_SKIP() << "promtool not on PATH: install it with scripts/install-deps.sh --test";
   }
   for (const auto& snapshot : {golden_snapshot(), MetricsSnapshot{}}) {
@@ -184,7 +181,8 @@ TEST(RenderMetrics, RealPromtoolRejectsABrokenExposition) {
   // Proves the check above can fail: promtool does judge what it is given.
   const std::string promtool = find_promtool();
   if (promtool.empty()) {
-    if (in_ci()) FAIL() << "promtool not on PATH (CI=true): scripts/install-deps.sh --test";
+    if (jobcarbon::testing::in_ci())
+      FAIL() << "promtool not on PATH (CI=true): scripts/install-deps.sh --test";
     GTEST_SKIP() << "promtool not on PATH: install it with scripts/install-deps.sh --test";
   }
   const auto [code, output] =

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <jobcarbon/ledger/pg_connection.hpp>
+#include <jobcarbon/testing/ci.hpp>
 
 namespace jobcarbon::ledger::testing {
 
@@ -118,10 +119,7 @@ class PgTestDatabase {
 };
 
 // True when the tests run in CI (CI=true), where an unreachable server is a failure.
-inline bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
+using jobcarbon::testing::in_ci;
 
 }  // namespace jobcarbon::ledger::testing
 
