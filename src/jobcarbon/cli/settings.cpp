@@ -73,6 +73,20 @@ constexpr std::array kKeys{
     Key{"nvml-lib", &Settings::nvml_lib, Check::kLibrary},
     Key{"intensity-series", &Settings::intensity_series, Check::kAbsolutePath},
     Key{"store-command", &Settings::store_command, Check::kOneOf, 0, 0, "full|name|none"},
+    Key{"agent-socket", &Settings::agent_socket, Check::kAbsolutePath},
+    Key{"metrics-address", &Settings::metrics_address, Check::kText},
+    Key{"state-dir", &Settings::state_dir, Check::kAbsolutePath},
+    Key{"counter-interval", &Settings::counter_interval_s, Check::kNumber, 0.1, 3600.0,
+        "must be between 0.1 and 3600 seconds"},
+    Key{"power-interval", &Settings::power_interval_s, Check::kNumber, 0.01, 60.0,
+        "must be between 0.01 and 60 seconds"},
+    Key{"running-update-interval", &Settings::running_update_interval_s, Check::kNumber, 1.0,
+        86400.0, "must be between 1 and 86400 seconds"},
+    Key{"cluster", &Settings::cluster, Check::kText},
+    Key{"node-name", &Settings::node_name, Check::kText},
+    Key{"slurm-user", &Settings::slurm_user, Check::kText},
+    Key{"cgroup-root", &Settings::cgroup_root, Check::kAbsolutePath},
+    Key{"proc-root", &Settings::proc_root, Check::kAbsolutePath},
 };
 
 // Each of these keys alone says where the carbon intensity comes from: a file may set one of

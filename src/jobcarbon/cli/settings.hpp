@@ -30,6 +30,18 @@ struct Settings {
   std::optional<std::string> nvml_lib;          // nvml-lib: absolute path or a library name
   std::optional<std::string> intensity_series;  // intensity-series: absolute path, hourly CSV
   std::optional<std::string> store_command;     // store-command: full | name | none (ledger copy)
+  // The node agent (jobcarbond, docs/agent.md); `jobcarbon run` and `status` read agent-socket.
+  std::optional<std::string> agent_socket;     // agent-socket: absolute path of the socket
+  std::optional<std::string> metrics_address;  // metrics-address: HOST:PORT, or "none"
+  std::optional<std::string> state_dir;        // state-dir: absolute directory (journal, spool)
+  std::optional<double> counter_interval_s;    // counter-interval: [0.1, 3600] s
+  std::optional<double> power_interval_s;      // power-interval: [0.01, 60] s
+  std::optional<double> running_update_interval_s;  // running-update-interval: [1, 86400] s
+  std::optional<std::string> cluster;               // cluster: the cluster's name in the ledger
+  std::optional<std::string> node_name;             // node-name: this node's name in the ledger
+  std::optional<std::string> slurm_user;            // slurm-user: SlurmdUser when it is not root
+  std::optional<std::string> cgroup_root;           // cgroup-root: absolute directory
+  std::optional<std::string> proc_root;             // proc-root: absolute directory
 
   // Where each set key came from, key (as spelled in the file) -> "FILE:LINE", so that errors
   // found later (an unknown country code) and the report can point at the line to change.

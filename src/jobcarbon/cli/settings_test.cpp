@@ -126,7 +126,9 @@ TEST(ParseSettingsErrors, UnknownKeyWithNothingCloseListsTheKeys) {
   EXPECT_EQ(error_of("colour = \"green\""),
             "/etc/jobcarbon/config.toml:1: unknown key 'colour' (known keys: country, zone, "
             "dataset, intensity, pue, ledger, interval, exclusive, account, powercap-root, "
-            "hwmon-root, nvml-lib, intensity-series, store-command)");
+            "hwmon-root, nvml-lib, intensity-series, store-command, agent-socket, "
+            "metrics-address, state-dir, counter-interval, power-interval, "
+            "running-update-interval, cluster, node-name, slurm-user, cgroup-root, proc-root)");
 }
 
 TEST(ParseSettingsErrors, StoreCommandIsOneOfThreeWords) {
@@ -624,7 +626,7 @@ TEST(SettingsKeys, EveryKeyIsDocumented) {
   ASSERT_TRUE(in) << "docs/configuration.md is missing";
   std::stringstream doc;
   doc << in.rdbuf();
-  ASSERT_EQ(settings_keys().size(), 14u);
+  ASSERT_EQ(settings_keys().size(), 25u);
   for (const std::string_view key : settings_keys()) {
     EXPECT_THAT(doc.str(), HasSubstr(fmt::format("| `{}` |", key))) << "no table row for " << key;
   }

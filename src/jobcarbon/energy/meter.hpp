@@ -56,13 +56,37 @@ class Meter {
   void start();
   // Read every channel and return the energy since the previous sample (or start()).
   const Interval& sample();
+  // Read only the sensors whose entry in read_sensor is true (one per sensor, in construction
+  // order) and return the interval since the previous sample: the others show no energy and no
+  // coverage for it, and their next read covers the whole time since their last one (a counter's
+  // delta is exact whatever the gap). The agent reads cheap power-only sensors often and costly
+  // counters (NVML: ms per read) seldom this way.
+  const Interval& sample(const std::vector<bool>& read_sensor);
+  // Return the number of sensors (the length sample(read_sensor) expects).
+  std::size_t sensor_count() const { return sensors_.size(); }
+  // Return the index of the sensor channel c belongs to.
+  std::size_t sensor_of_channel(std::size_t c) const;
+  // Per sensor: the wall time its last read() took (steady clock, whatever clock the meter was
+  // given: this is the reading's real cost) and whether every channel of that read succeeded.
+  const std::vector<Duration>& last_read_durations() const { return read_duration_; }
+  const std::vector<bool>& last_read_ok() const { return read_ok_; }
+  // Return whether every channel of sensor s reports power only (no energy counter).
+  bool power_only(std::size_t s) const;
+
+  // Continue from readings saved before a restart instead of start(): counter channels listed in
+  // previous (channel index -> last good raw value) measure from those values, so the first
+  // sample() covers everything since `at`, including the time no process was reading; the other
+  // channels (power-only, or not listed) start from their first read. Only meaningful within one
+  // boot (counters restart at boot) and with the same sensors.
+  void resume(os::MonoTime at, os::WallTime wall_at,
+              const std::vector<std::pair<std::size_t, std::int64_t>>& previous);
 
   // Return the monotonic time of start().
   os::MonoTime started_at() const { return started_at_; }
   os::WallTime wall_started_at() const { return wall_started_at_; }
 
  private:
-  void read_all();
+  void read_all(const std::vector<bool>* read_sensor);
 
   std::vector<std::unique_ptr<sensors::Sensor>> sensors_;
   const os::Clock& clock_;
@@ -71,6 +95,8 @@ class Meter {
   std::vector<std::size_t> first_channel_;          // per sensor: index of its first channel
   std::vector<std::vector<sensors::Reading>> raw_;  // per sensor: reused read buffers
   std::vector<ChannelState> states_;
+  std::vector<Duration> read_duration_;
+  std::vector<bool> read_ok_;
   Interval interval_;
   os::MonoTime started_at_{};
   os::WallTime wall_started_at_{};

@@ -121,5 +121,58 @@ TEST(Meter, PowerIsIntegratedByTrapezoidAndGapsAreNotCovered) {
   EXPECT_EQ(m.states()[0].total, Microjoules(450'000'000));
 }
 
+TEST(Meter, UnreadSensorsShowNothingAndTheirNextReadCoversTheGap) {
+  std::vector<std::unique_ptr<sensors::Sensor>> sensors;
+  sensors.push_back(std::make_unique<ScriptedSensor>(
+      std::vector<Channel>{counter("c")},
+      std::deque<std::vector<Reading>>{{Reading(1'000)}, {Reading(4'000)}}));
+  sensors.push_back(std::make_unique<ScriptedSensor>(
+      std::vector<Channel>{power("p")},
+      std::deque<std::vector<Reading>>{
+          {Reading(10'000'000)}, {Reading(10'000'000)}, {Reading(10'000'000)}}));
+  os::FakeClock clock;
+  Meter m(std::move(sensors), clock);
+  EXPECT_FALSE(m.power_only(0));
+  EXPECT_TRUE(m.power_only(1));
+  EXPECT_EQ(m.sensor_of_channel(1), 1u);
+  m.start();
+  clock.advance(1s);
+  const auto& a = m.sample({false, true});
+  EXPECT_EQ(a.energy[0], Microjoules(0));
+  EXPECT_EQ(a.covered[0], Duration(0));
+  EXPECT_EQ(a.energy[1], Microjoules(10'000'000));  // 10 W for 1 s
+  clock.advance(1s);
+  const auto& b = m.sample();
+  EXPECT_EQ(b.energy[0], Microjoules(3'000));  // the whole delta since start()
+  EXPECT_EQ(b.covered[0], Duration(2s));
+  EXPECT_EQ(m.states()[0].total, Microjoules(3'000));
+  EXPECT_EQ(m.last_read_durations().size(), 2u);
+  EXPECT_TRUE(m.last_read_ok()[0]);
+}
+
+TEST(Meter, ResumeMeasuresFromTheSavedReadingAcrossTheGap) {
+  std::vector<std::unique_ptr<sensors::Sensor>> sensors;
+  sensors.push_back(std::make_unique<ScriptedSensor>(
+      std::vector<Channel>{counter("c", 10'000), power("p")},
+      std::deque<std::vector<Reading>>{{Reading(500), Reading(2'000'000)},
+                                       {Reading(900), Reading(2'000'000)}}));
+  os::FakeClock clock;
+  Meter m(std::move(sensors), clock);
+  const auto saved_at = clock.monotonic();
+  const auto saved_wall = clock.wall();
+  clock.advance(30s);  // the agent was down for 30 s
+  // Saved 9'000 before the restart: the counter wrapped at 10'000 and now reads 500.
+  m.resume(saved_at, saved_wall, {{0, 9'000}, {1, 123}});
+  const auto& iv = m.sample();
+  EXPECT_EQ(iv.start, saved_at);
+  EXPECT_EQ(iv.energy[0], Microjoules(1'000 + 500));
+  EXPECT_EQ(iv.covered[0], Duration(30s));
+  EXPECT_EQ(iv.energy[1], Microjoules(0));  // power channels are not resumed: gap not measured
+  clock.advance(1s);
+  const auto& next = m.sample();
+  EXPECT_EQ(next.energy[0], Microjoules(400));
+  EXPECT_EQ(next.energy[1], Microjoules(2'000'000));
+}
+
 }  // namespace
 }  // namespace jobcarbon::energy
