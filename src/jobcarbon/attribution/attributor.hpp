@@ -29,6 +29,7 @@ struct DomainEnergy {
   // Return the sum over all domains.
   Microjoules total() const;
   DomainEnergy& operator+=(const DomainEnergy& o);
+  bool operator==(const DomainEnergy&) const = default;
 };
 
 // What one job used of the machine during one interval.

@@ -1,0 +1,439 @@
+#include <jobcarbon/agent/engine.hpp>
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <jobcarbon/report/run_report.hpp>
+
+namespace jobcarbon::agent {
+
+using sensors::Domain;
+
+namespace {
+
+ledger::Timestamp to_timestamp(os::WallTime t) {
+  return std::chrono::floor<std::chrono::microseconds>(t);
+}
+
+constexpr std::array kDomains{Domain::kGpu,  Domain::kCpuPackage,   Domain::kDram,
+                              Domain::kNode, Domain::kEstimatedCpu, Domain::kEstimatedMemory};
+
+nlohmann::json domains_json(const attribution::DomainEnergy& e) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const Domain d : kDomains) j[std::string(sensors::domain_name(d))] = e[d].value;
+  return j;
+}
+
+}  // namespace
+
+Engine::Engine(energy::Meter& meter, const os::Clock& clock, const os::Machine& machine,
+               EngineConfig config, UsageReader usage, CarbonModel carbon)
+    : meter_(meter),
+      clock_(clock),
+      machine_(machine),
+      config_(std::move(config)),
+      usage_(std::move(usage)),
+      carbon_(std::move(carbon)),
+      attributor_(meter.channels()) {
+  power_sensors_.resize(meter_.sensor_count());
+  for (std::size_t s = 0; s < meter_.sensor_count(); ++s) power_sensors_[s] = meter_.power_only(s);
+  config_.online_cpus = std::max(1, config_.online_cpus);
+}
+
+std::vector<std::string> Engine::start(const std::optional<JournalState>& journal,
+                                       const std::string& boot_id) {
+  std::vector<std::string> notes;
+  boot_id_ = boot_id;
+  const auto busy_now = machine_.cpu_times();
+  if (journal && journal->boot_id == boot_id && !boot_id.empty()) {
+    std::map<std::string, std::size_t, std::less<>> index;
+    for (std::size_t c = 0; c < meter_.channels().size(); ++c) index[meter_.channels()[c].id] = c;
+    std::vector<std::pair<std::size_t, std::int64_t>> previous;
+    std::size_t missing = 0;
+    for (const auto& r : journal->readings) {
+      if (const auto it = index.find(r.channel); it != index.end()) {
+        previous.emplace_back(it->second, r.value);
+      } else {
+        ++missing;
+      }
+    }
+    boundary_time_ = os::MonoTime(std::chrono::nanoseconds(journal->mono_ns));
+    boundary_wall_ = os::WallTime(std::chrono::microseconds(journal->wall_us));
+    meter_.resume(boundary_time_, boundary_wall_, previous);
+    jobs_ = journal->jobs;
+    last_busy_ = journal->machine_busy;
+    idle_open_ = journal->idle_open;
+    outbox_.jobs = journal->pending_jobs;
+    outbox_.idle = journal->pending_idle;
+    notes.push_back(fmt::format(
+        "resumed from the journal: {} running job(s), {} counter reading(s); the energy since "
+        "the journal was written is measured from the saved readings",
+        jobs_.size(), previous.size()));
+    if (missing > 0) {
+      notes.push_back(fmt::format(
+          "{} channel(s) of the journal are gone (sensor removed?): their energy while the agent "
+          "was down is not measured",
+          missing));
+    }
+    return notes;
+  }
+  meter_.start();
+  boundary_time_ = meter_.started_at();
+  boundary_wall_ = meter_.wall_started_at();
+  if (busy_now) last_busy_ = busy_now->busy;
+  if (!journal) return notes;
+  // Another boot: every counter restarted, so the time between the journal and now cannot be
+  // measured, and no job of the last boot is still running.
+  outbox_.jobs = journal->pending_jobs;
+  outbox_.idle = journal->pending_idle;
+  if (journal->idle_open) outbox_.idle.push_back(*journal->idle_open);
+  const auto at = ledger::from_us(journal->wall_us);
+  for (JobState job : journal->jobs) {
+    outbox_.jobs.push_back(finish(
+        job, at, -1,
+        {fmt::format("the node restarted (boot id {} -> {}); the job's energy after the agent's "
+                     "last journal entry is not measured",
+                     journal->boot_id, boot_id)}));
+  }
+  notes.push_back(fmt::format(
+      "the node restarted since the journal was written: {} job(s) of the last boot ended with "
+      "the energy measured up to the journal; counters start afresh",
+      journal->jobs.size()));
+  return notes;
+}
+
+void Engine::accumulate(const energy::Interval& iv) {
+  if (!have_pending_) {
+    pending_ = iv;
+    have_pending_ = true;
+    return;
+  }
+  pending_.end = iv.end;
+  pending_.wall_end = iv.wall_end;
+  for (std::size_t c = 0; c < iv.energy.size(); ++c) {
+    pending_.energy[c] += iv.energy[c];
+    pending_.covered[c] += iv.covered[c];
+  }
+}
+
+void Engine::sample_power() {
+  if (std::find(power_sensors_.begin(), power_sensors_.end(), true) == power_sensors_.end()) return;
+  accumulate(meter_.sample(power_sensors_));
+}
+
+void Engine::boundary() {
+  const auto& iv = meter_.sample();
+  boundary_time_ = iv.end;
+  boundary_wall_ = iv.wall_end;
+  accumulate(iv);
+  attribute_pending();
+  end_gone_jobs();
+}
+
+void Engine::attribute_pending() {
+  if (!have_pending_) return;
+  have_pending_ = false;
+  const energy::Interval& iv = pending_;
+
+  usage_buf_.resize(jobs_.size());
+  cpu_now_.assign(jobs_.size(), std::nullopt);
+  gone_.clear();
+  for (std::size_t i = 0; i < jobs_.size(); ++i) {
+    auto& u = usage_buf_[i];
+    const auto& job = jobs_[i];
+    u.gpus = job.job.gpus;
+    u.exclusive = job.job.exclusive;
+    u.cpu_time = Duration(0);
+    u.rss_bytes = 0;
+    const auto counters = usage_(job.job);
+    if (!counters) {
+      if (counters.error().gone) gone_.push_back(i);
+      continue;
+    }
+    cpu_now_[i] = counters->cpu_time;
+    u.rss_bytes = counters->memory_bytes;
+    if (job.last_cpu) u.cpu_time = std::max(Duration(0), counters->cpu_time - *job.last_cpu);
+  }
+
+  attribution::MachineUsage mu;
+  mu.cpu_capacity = iv.length() * config_.online_cpus;
+  if (const auto busy = machine_.cpu_times()) {
+    if (last_busy_) mu.cpu_busy = std::max(Duration(0), Duration(busy->busy - *last_busy_));
+    last_busy_ = busy->busy;
+  }
+  if (const auto mem = machine_.memory())
+    mu.mem_used_bytes = mem->total_bytes - mem->available_bytes;
+
+  attributor_.attribute(iv, mu, usage_buf_, split_);
+  machine_total_ += split_.machine;
+  unallocated_total_ += split_.unallocated;
+  for (std::size_t i = 0; i < jobs_.size(); ++i) {
+    auto& job = jobs_[i];
+    job.charged += split_.jobs[i];
+    job.machine += split_.machine;
+    job.unallocated += split_.unallocated;
+    job.cpu_time += usage_buf_[i].cpu_time;
+    if (cpu_now_[i]) job.last_cpu = cpu_now_[i];
+    const Microjoules e = split_.jobs[i].total();
+    if (carbon_.co2_kg && e.value > 0) job.co2_kg += carbon_.co2_kg(e, iv.wall_start, iv.wall_end);
+  }
+  if (jobs_.empty()) {
+    idle_total_ += split_.machine;
+    if (!idle_open_) {
+      idle_open_ = ledger::NodeIdle{config_.cluster, config_.node, to_timestamp(iv.wall_start),
+                                    to_timestamp(iv.wall_start), Microjoules(0)};
+    }
+    idle_open_->end = to_timestamp(iv.wall_end);
+    idle_open_->energy += split_.machine.total();
+    if (idle_open_->end - idle_open_->start >= config_.idle_record_max) close_idle();
+  }
+}
+
+void Engine::close_idle() {
+  if (!idle_open_) return;
+  if (idle_open_->end > idle_open_->start) outbox_.idle.push_back(*idle_open_);
+  idle_open_.reset();
+}
+
+void Engine::end_gone_jobs() {
+  if (gone_.empty()) return;
+  const auto now = to_timestamp(clock_.wall());
+  // Back to front, so that the indices stay valid while erasing.
+  for (auto it = gone_.rbegin(); it != gone_.rend(); ++it) {
+    outbox_.jobs.push_back(finish(jobs_[*it], now, -1,
+                                  {"the job's processes (or cgroup) disappeared without a "
+                                   "job_end message; charged up to the boundary that found it"}));
+    jobs_.erase(jobs_.begin() + static_cast<std::ptrdiff_t>(*it));
+  }
+  gone_.clear();
+}
+
+std::expected<void, Error> Engine::job_start(const JobStart& job) {
+  for (const auto& j : jobs_) {
+    if (j.job.key == job.key) {
+      return std::unexpected(
+          Error{"invalid_field",
+                fmt::format("job {} step {} is already registered", job.key.job_id, job.key.step)});
+    }
+  }
+  const auto counters = usage_(job);
+  if (!counters && counters.error().gone) {
+    return std::unexpected(Error{"invalid_field", counters.error().message});
+  }
+  boundary();
+  if (jobs_.empty()) close_idle();
+  JobState state;
+  state.job = job;
+  state.start = to_timestamp(clock_.wall());
+  if (counters) state.last_cpu = counters->cpu_time;
+  jobs_.push_back(std::move(state));
+  return {};
+}
+
+std::expected<void, Error> Engine::job_end(const JobEnd& end) {
+  const auto has_key = [&](const JobState& j) { return j.job.key == end.key; };
+  if (std::find_if(jobs_.begin(), jobs_.end(), has_key) == jobs_.end()) {
+    // Ended at a boundary already (its processes were gone): take the exit code from the message.
+    for (auto& r : outbox_.jobs) {
+      if (r.cluster == end.key.cluster && r.job_id == end.key.job_id &&
+          ledger::to_us(r.submit_time) == end.key.submit_time_us && r.step == end.key.step) {
+        r.exit_code = static_cast<int>(end.exit_code);
+        return {};
+      }
+    }
+    return std::unexpected(
+        Error{"unknown_job", fmt::format("unknown job {} step {}", end.key.job_id, end.key.step)});
+  }
+  boundary();  // the job is still charged up to now
+  const auto it = std::find_if(jobs_.begin(), jobs_.end(), has_key);
+  if (it == jobs_.end()) return job_end(end);  // the boundary found it gone
+  const auto at = end.end_time_us > 0 ? std::max(ledger::from_us(end.end_time_us), it->start)
+                                      : to_timestamp(clock_.wall());
+  outbox_.jobs.push_back(finish(*it, at, static_cast<int>(end.exit_code), {}));
+  jobs_.erase(it);
+  return {};
+}
+
+ledger::JobRecord Engine::finish(JobState& job, ledger::Timestamp end, int exit_code,
+                                 const std::vector<std::string>& notes) {
+  ledger::JobRecord r;
+  const JobStart& s = job.job;
+  r.cluster = s.key.cluster;
+  r.job_id = s.key.job_id;
+  r.submit_time = ledger::from_us(s.key.submit_time_us);
+  r.step = s.key.step;
+  r.node = config_.node;
+  r.user = s.user;
+  r.account = s.account;
+  r.tags = s.tags;
+  r.start = job.start;
+  r.end = std::max(end, job.start);
+  r.exit_code = exit_code;
+  r.energy.gpu = job.charged[Domain::kGpu];
+  r.energy.cpu = job.charged[Domain::kCpuPackage];
+  r.energy.dram = job.charged[Domain::kDram];
+  r.energy.node = job.charged[Domain::kNode];
+  r.energy.estimated_cpu = job.charged[Domain::kEstimatedCpu];
+  r.energy.estimated_memory = job.charged[Domain::kEstimatedMemory];
+  r.energy_charged = job.charged.total();
+  r.machine_energy = job.machine.total();
+  r.unallocated_energy = job.unallocated.total();
+  r.method = report::method_of(job.charged);
+  r.gpu_count = static_cast<int>(s.gpus.size());
+  for (const auto& g : config_.gpus) {
+    if (std::find(s.gpus.begin(), s.gpus.end(), g.uuid) != s.gpus.end()) {
+      r.gpu_model = g.name;
+      break;
+    }
+  }
+  const double seconds = std::chrono::duration<double>(r.end - r.start).count();
+  r.cpus =
+      s.exclusive ? config_.online_cpus : (seconds > 0 ? to_seconds(job.cpu_time) / seconds : 0);
+  const double facility_kwh = static_cast<double>(job.charged.total().value) * carbon_.pue / 3.6e12;
+  r.intensity_kg_per_kwh = facility_kwh > 0 ? job.co2_kg / facility_kwh : carbon_.kg_per_kwh;
+  r.intensity_zone = carbon_.zone;
+  r.intensity_dataset = carbon_.dataset;
+  r.intensity_year = carbon_.year;
+  r.pue = carbon_.pue;
+  r.co2_kg = job.co2_kg;
+  nlohmann::json j;
+  j["measured_by"] = "jobcarbond";
+  j["node"] = config_.node;
+  j["exclusive"] = s.exclusive;
+  j["gpus"] = s.gpus;
+  j["cgroup"] = s.cgroup;
+  j["cpu_time_s"] = to_seconds(job.cpu_time);
+  j["energy_uj"] = {{"charged", domains_json(job.charged)},
+                    {"machine", domains_json(job.machine)},
+                    {"unallocated", domains_json(job.unallocated)}};
+  j["co2_kg"] = job.co2_kg;
+  j["notes"] = notes;
+  r.report_json = j.dump();
+  return r;
+}
+
+std::optional<uid_t> Engine::job_owner(const JobKey& key) const {
+  for (const auto& j : jobs_) {
+    if (j.job.key == key) return static_cast<uid_t>(j.job.uid);
+  }
+  return std::nullopt;
+}
+
+StatusReply Engine::status() const {
+  StatusReply reply;
+  for (const auto& j : jobs_) {
+    reply.jobs.push_back(
+        RunningJob{j.job.key, j.job.user, j.job.uid, j.charged.total(), std::max(0.0, j.co2_kg)});
+  }
+  return reply;
+}
+
+std::vector<ledger::RunningRecord> Engine::running_records() const {
+  std::vector<ledger::RunningRecord> out;
+  const auto now = to_timestamp(clock_.wall());
+  for (const auto& j : jobs_) {
+    ledger::RunningRecord r;
+    r.cluster = j.job.key.cluster;
+    r.job_id = j.job.key.job_id;
+    r.submit_time = ledger::from_us(j.job.key.submit_time_us);
+    r.step = j.job.key.step;
+    r.node = config_.node;
+    r.user = j.job.user;
+    r.account = j.job.account;
+    r.start = j.start;
+    r.updated = std::max(now, j.start);
+    r.energy_charged = j.charged.total();
+    r.co2_kg = j.co2_kg;
+    r.gpu_count = static_cast<int>(j.job.gpus.size());
+    for (const auto& g : config_.gpus) {
+      if (std::find(j.job.gpus.begin(), j.job.gpus.end(), g.uuid) != j.job.gpus.end()) {
+        r.gpu_model = g.name;
+        break;
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+MetricsSnapshot Engine::metrics() const {
+  MetricsSnapshot m;
+  const auto& chans = meter_.channels();
+  for (std::size_t c = 0; c < chans.size(); ++c) {
+    const auto& st = meter_.states()[c];
+    ChannelMetrics cm;
+    cm.sensor = meter_.channel_sensor()[c];
+    cm.channel = chans[c].id;
+    cm.domain = chans[c].domain;
+    cm.label = chans[c].label;
+    cm.energy = st.total;
+    if (st.covered.count() > 0) cm.power = st.last_power;
+    m.channels.push_back(std::move(cm));
+  }
+  for (const auto& j : jobs_) {
+    m.jobs.push_back(JobMetrics{j.job.key.cluster, j.job.key.job_id, j.job.key.step, j.job.user,
+                                j.job.account, j.charged.total(), KgCo2{j.co2_kg}});
+  }
+  // One entry per sensor, in the meter's order; errors summed over its channels.
+  for (std::size_t s = 0; s < meter_.sensor_count(); ++s) {
+    SensorMetrics sm;
+    std::uint64_t errors = 0;
+    for (std::size_t c = 0; c < chans.size(); ++c) {
+      if (meter_.sensor_of_channel(c) != s) continue;
+      if (sm.sensor.empty()) sm.sensor = meter_.channel_sensor()[c];
+      errors += static_cast<std::uint64_t>(meter_.states()[c].errors);
+    }
+    if (sm.sensor.empty()) continue;
+    sm.up = meter_.last_read_ok()[s];
+    sm.last_read_duration = meter_.last_read_durations()[s];
+    sm.read_errors = errors;
+    // Two sensors of one kind (two hwmon chips) show as one series: the sum of errors, down if
+    // either is down, the slower read.
+    if (auto it = std::find_if(m.sensors.begin(), m.sensors.end(),
+                               [&](const SensorMetrics& o) { return o.sensor == sm.sensor; });
+        it != m.sensors.end()) {
+      it->up = it->up && sm.up;
+      it->read_errors += sm.read_errors;
+      it->last_read_duration = std::max(it->last_read_duration, sm.last_read_duration);
+      continue;
+    }
+    m.sensors.push_back(std::move(sm));
+  }
+  for (const Domain d : kDomains) {
+    const bool present = std::any_of(chans.begin(), chans.end(), [&](const sensors::Channel& c) {
+      return c.domain == d && c.additive;
+    });
+    if (!present) continue;
+    m.unallocated.push_back(agent::DomainEnergy{d, unallocated_total_[d]});
+    m.idle.push_back(agent::DomainEnergy{d, idle_total_[d]});
+  }
+  return m;
+}
+
+JournalState Engine::journal() const {
+  JournalState j;
+  j.boot_id = boot_id_;
+  const auto& chans = meter_.channels();
+  for (std::size_t c = 0; c < chans.size(); ++c) {
+    const auto& st = meter_.states()[c];
+    if (chans[c].kind != sensors::ChannelKind::kEnergyCounter || !st.have_previous) continue;
+    j.readings.push_back(SavedReading{chans[c].id, st.previous});
+  }
+  // The boundary's time: counters were last read there. When power-only channels were read
+  // since, pending_ starts at the boundary.
+  const os::MonoTime at = have_pending_ ? pending_.start : boundary_time_;
+  const os::WallTime wall_at = have_pending_ ? pending_.wall_start : boundary_wall_;
+  j.mono_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+  j.wall_us = to_timestamp(wall_at).time_since_epoch().count();
+  j.machine_busy = last_busy_;
+  j.jobs = jobs_;
+  j.idle_open = idle_open_;
+  j.pending_jobs = outbox_.jobs;
+  j.pending_idle = outbox_.idle;
+  return j;
+}
+
+}  // namespace jobcarbon::agent

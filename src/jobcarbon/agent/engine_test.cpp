@@ -1,0 +1,374 @@
+#include <jobcarbon/agent/engine.hpp>
+
+#include <map>
+#include <memory>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace jobcarbon::agent {
+namespace {
+
+using namespace std::chrono_literals;
+using sensors::Channel;
+using sensors::ChannelKind;
+using sensors::Domain;
+
+// A sensor whose readings the test sets between reads (shared with the test through `values`).
+class ControlledSensor final : public sensors::Sensor {
+ public:
+  ControlledSensor(std::string name, std::vector<Channel> channels,
+                   std::shared_ptr<std::vector<sensors::Reading>> values)
+      : name_(std::move(name)), channels_(std::move(channels)), values_(std::move(values)) {}
+  std::string_view name() const override { return name_; }
+  const std::vector<Channel>& channels() const override { return channels_; }
+  void read(std::vector<sensors::Reading>& out) override {
+    ++reads;
+    out = *values_;
+  }
+  int reads = 0;
+
+ private:
+  std::string name_;
+  std::vector<Channel> channels_;
+  std::shared_ptr<std::vector<sensors::Reading>> values_;
+};
+
+Channel counter(std::string id, Domain d, std::string device = {}) {
+  Channel c;
+  c.id = std::move(id);
+  c.label = c.id;
+  c.domain = d;
+  c.kind = ChannelKind::kEnergyCounter;
+  c.device = std::move(device);
+  return c;
+}
+
+// A node: two GPUs (NVML counters), one CPU package (RAPL counter, wraps at 1e9 µJ), a node
+// power meter (hwmon power); four CPUs.
+struct Node {
+  std::shared_ptr<std::vector<sensors::Reading>> gpu =
+      std::make_shared<std::vector<sensors::Reading>>(std::vector<sensors::Reading>{0, 0});
+  std::shared_ptr<std::vector<sensors::Reading>> rapl =
+      std::make_shared<std::vector<sensors::Reading>>(std::vector<sensors::Reading>{0});
+  std::shared_ptr<std::vector<sensors::Reading>> wall =
+      std::make_shared<std::vector<sensors::Reading>>(std::vector<sensors::Reading>{0});
+  ControlledSensor* gpu_sensor = nullptr;
+  ControlledSensor* wall_sensor = nullptr;
+  std::unique_ptr<energy::Meter> meter;
+
+  Node(const os::Clock& clock, bool with_wall = false) {
+    std::vector<std::unique_ptr<sensors::Sensor>> s;
+    auto g = std::make_unique<ControlledSensor>(
+        "nvml",
+        std::vector<Channel>{counter("nvml:GPU-a", Domain::kGpu, "GPU-a"),
+                             counter("nvml:GPU-b", Domain::kGpu, "GPU-b")},
+        gpu);
+    gpu_sensor = g.get();
+    s.push_back(std::move(g));
+    Channel pkg = counter("rapl:intel-rapl:0", Domain::kCpuPackage);
+    pkg.wrap_range = Microjoules(1'000'000'000);
+    s.push_back(std::make_unique<ControlledSensor>("rapl", std::vector<Channel>{pkg}, rapl));
+    if (with_wall) {
+      Channel w;
+      w.id = "hwmon:node";
+      w.label = "node";
+      w.domain = Domain::kNode;
+      w.kind = ChannelKind::kPower;
+      auto ws = std::make_unique<ControlledSensor>("hwmon", std::vector<Channel>{w}, wall);
+      wall_sensor = ws.get();
+      s.push_back(std::move(ws));
+    }
+    meter = std::make_unique<energy::Meter>(std::move(s), clock);
+  }
+  // Advance the counters by these joules.
+  void add(std::int64_t gpu_a_j, std::int64_t gpu_b_j, std::int64_t pkg_j) {
+    (*gpu)[0] = *(*gpu)[0] + gpu_a_j * 1'000'000;
+    (*gpu)[1] = *(*gpu)[1] + gpu_b_j * 1'000'000;
+    (*rapl)[0] = (*(*rapl)[0] + pkg_j * 1'000'000) % 1'000'000'000;
+  }
+};
+
+JobStart job(std::string id, std::vector<std::string> gpus, std::string cgroup) {
+  JobStart j;
+  j.key = JobKey{"c1", std::move(id), 1'700'000'000'000'000, "batch"};
+  j.user = "alice";
+  j.uid = 1000;
+  j.account = "vision";
+  j.gpus = std::move(gpus);
+  j.cgroup = std::move(cgroup);
+  return j;
+}
+
+struct Fixture : ::testing::Test {
+  os::FakeClock clock;
+  os::Machine machine{std::filesystem::path(JOBCARBON_SOURCE_DIR) / "tests/fixtures/proc/x86"};
+  std::map<std::string, std::expected<JobCounters, UsageError>> cpu;  // by cgroup
+  EngineConfig config() {
+    EngineConfig c;
+    c.node = "n1";
+    c.cluster = "c1";
+    c.online_cpus = 4;
+    c.gpus = {{0, "GPU-a", "NVIDIA H100", "", true}, {1, "GPU-b", "NVIDIA H100", "", true}};
+    return c;
+  }
+  UsageReader reader() {
+    return [this](const JobStart& j) -> std::expected<JobCounters, UsageError> {
+      const auto it = cpu.find(j.cgroup);
+      if (it == cpu.end()) return std::unexpected(UsageError{true, "no cgroup " + j.cgroup});
+      return it->second;
+    };
+  }
+  CarbonModel carbon() {
+    CarbonModel m;
+    m.pue = 1.5;
+    m.kg_per_kwh = 0.4;
+    m.zone = "DE";
+    // 0.4 kg/kWh at PUE 1.5: 0.6 kg per IT kWh.
+    m.co2_kg = [](Microjoules e, os::WallTime, os::WallTime) {
+      return static_cast<double>(e.value) / 3.6e12 * 0.6;
+    };
+    return m;
+  }
+  void set_cpu(const std::string& cg, Duration t) { cpu[cg] = JobCounters{t, 0}; }
+};
+
+TEST_F(Fixture, TwoJobsOnASharedNodeAddUpWithUnallocatedToTheNodeExactly) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  set_cpu("/job_1", 0s);
+  set_cpu("/job_2", 0s);
+  ASSERT_TRUE(e.job_start(job("1", {"GPU-a"}, "/job_1")));
+  ASSERT_TRUE(e.job_start(job("2", {"GPU-b"}, "/job_2")));
+  for (int i = 0; i < 3; ++i) {
+    clock.advance(1s);
+    node.add(300, 200, 40);           // 300 J and 200 J on the GPUs, 40 J on the package
+    set_cpu("/job_1", (i + 1) * 1s);  // 1 of 4 CPUs
+    set_cpu("/job_2", (i + 1) * 2s);  // 2 of 4 CPUs
+    e.boundary();
+  }
+  ASSERT_EQ(e.jobs().size(), 2u);
+  const auto& a = e.jobs()[0];
+  const auto& b = e.jobs()[1];
+  EXPECT_EQ(a.charged[Domain::kGpu], Microjoules(900'000'000));
+  EXPECT_EQ(b.charged[Domain::kGpu], Microjoules(600'000'000));
+  EXPECT_EQ(a.charged[Domain::kCpuPackage], Microjoules(30'000'000));  // 1/4 of 120 J
+  EXPECT_EQ(b.charged[Domain::kCpuPackage], Microjoules(60'000'000));  // 2/4 of 120 J
+  EXPECT_EQ(e.unallocated_total()[Domain::kCpuPackage], Microjoules(30'000'000));
+  EXPECT_EQ(e.unallocated_total()[Domain::kGpu], Microjoules(0));
+  // Conservation: jobs + unallocated == machine, per domain.
+  for (std::size_t d = 0; d < 7; ++d) {
+    EXPECT_EQ(a.charged.by_domain[d] + b.charged.by_domain[d] + e.unallocated_total().by_domain[d],
+              e.machine_total().by_domain[d]);
+  }
+  EXPECT_EQ(e.machine_total().total(), Microjoules(1'620'000'000));
+  EXPECT_NEAR(a.co2_kg, 930.0 / 3.6e6 * 0.6, 1e-12);
+
+  clock.advance(500ms);
+  node.add(10, 0, 4);
+  set_cpu("/job_1", 4s);  // 1 s of CPU in 0.5 s on 4 CPUs (2 s of capacity): half the package
+  JobEnd end{job("1", {}, "").key, 3, 0};
+  ASSERT_TRUE(e.job_end(end));
+  ASSERT_EQ(e.outbox().jobs.size(), 1u);
+  const auto& r = e.outbox().jobs[0];
+  EXPECT_EQ(r.job_id, "1");
+  EXPECT_EQ(r.node, "n1");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.energy.gpu, Microjoules(910'000'000));
+  EXPECT_EQ(r.energy.cpu, Microjoules(30'000'000 + 2'000'000));  // 1 s of 2 s capacity: half of 4 J
+  EXPECT_EQ(r.energy_charged, r.energy.gpu + r.energy.cpu);
+  EXPECT_EQ(r.machine_energy, Microjoules(1'620'000'000 + 14'000'000));
+  EXPECT_EQ(r.gpu_count, 1);
+  EXPECT_EQ(r.gpu_model, "NVIDIA H100");
+  EXPECT_EQ(r.account, "vision");
+  EXPECT_EQ(r.method, "measured");
+  EXPECT_DOUBLE_EQ(r.pue, 1.5);
+  EXPECT_NEAR(r.intensity_kg_per_kwh, 0.4, 1e-12);  // the mean of a constant intensity
+  EXPECT_EQ(e.jobs().size(), 1u);
+  EXPECT_EQ(e.status().jobs.size(), 1u);
+  EXPECT_EQ(e.status().jobs[0].key.job_id, "2");
+}
+
+TEST_F(Fixture, ExclusiveJobGetsTheWholeNodeAndCounterWrapsAreExact) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  (*node.rapl)[0] = 999'000'000;  // 1 J below the wrap
+  e.start(std::nullopt, "boot-1");
+  set_cpu("/job_9", 0s);
+  auto j = job("9", {"GPU-a", "GPU-b"}, "/job_9");
+  j.exclusive = true;
+  ASSERT_TRUE(e.job_start(j));
+  clock.advance(2s);
+  node.add(100, 50, 5);  // wraps the package counter: 999 J + 5 J → 4 J
+  e.boundary();
+  ASSERT_TRUE(e.job_end(JobEnd{j.key, 0, 0}));
+  const auto& r = e.outbox().jobs.at(0);
+  EXPECT_EQ(r.energy_charged, Microjoules(155'000'000));
+  EXPECT_EQ(r.unallocated_energy, Microjoules(0));
+  EXPECT_EQ(r.cpus, 4);
+}
+
+TEST_F(Fixture, IdleIntervalsBecomeOneRecordClosedWhenAJobStarts) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  const auto t0 = ledger::Timestamp(std::chrono::floor<std::chrono::microseconds>(clock.wall()));
+  for (int i = 0; i < 5; ++i) {
+    clock.advance(1s);
+    node.add(1, 1, 1);
+    e.boundary();
+  }
+  EXPECT_TRUE(e.outbox().idle.empty());
+  EXPECT_EQ(e.idle_total().total(), Microjoules(15'000'000));
+  ASSERT_TRUE(e.journal().idle_open.has_value());
+  set_cpu("/job_1", 0s);
+  clock.advance(1s);
+  node.add(1, 1, 1);
+  ASSERT_TRUE(e.job_start(job("1", {"GPU-a"}, "/job_1")));  // its boundary is still idle
+  ASSERT_EQ(e.outbox().idle.size(), 1u);
+  const auto& idle = e.outbox().idle[0];
+  EXPECT_EQ(idle.node, "n1");
+  EXPECT_EQ(idle.cluster, "c1");
+  EXPECT_EQ(idle.start, t0);
+  EXPECT_EQ(idle.end - idle.start, std::chrono::microseconds(6s));
+  EXPECT_EQ(idle.energy, Microjoules(18'000'000));
+  EXPECT_FALSE(e.journal().idle_open.has_value());
+}
+
+TEST_F(Fixture, PowerOnlySensorsAreReadOftenAndCountersOnlyAtBoundaries) {
+  Node node(clock, /*with_wall=*/true);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  const int gpu_reads = node.gpu_sensor->reads;
+  (*node.wall)[0] = 500'000'000;  // 500 W
+  for (int i = 0; i < 10; ++i) {
+    clock.advance(100ms);
+    e.sample_power();
+  }
+  EXPECT_EQ(node.gpu_sensor->reads, gpu_reads);  // NVML untouched by power samples
+  EXPECT_EQ(node.wall_sensor->reads, 11);
+  node.add(100, 100, 100);
+  e.boundary();
+  EXPECT_EQ(node.gpu_sensor->reads, gpu_reads + 1);
+  // The start read 0 W: (0 + 500) / 2 W for the first 0.1 s, then 500 W for 0.9 s; the boundary
+  // at the same instant adds nothing.
+  const auto snap = e.metrics();
+  ASSERT_EQ(snap.channels.size(), 4u);
+  EXPECT_EQ(snap.channels[3].sensor, "hwmon");
+  EXPECT_EQ(snap.channels[3].energy, Microjoules(25'000'000 + 450'000'000));
+  EXPECT_EQ(snap.channels[0].energy, Microjoules(100'000'000));
+  ASSERT_EQ(snap.sensors.size(), 3u);
+  EXPECT_TRUE(snap.sensors[0].up);
+}
+
+TEST_F(Fixture, RestartWithinTheBootContinuesFromTheJournalExactly) {
+  JournalState saved;
+  std::int64_t charged_before = 0;
+  set_cpu("/job_5", 0s);
+  auto j = job("5", {"GPU-a"}, "/job_5");
+  j.exclusive = true;
+  Node first(clock);
+  first.add(1000, 1000, 100);  // energy before the job: never the job's
+  Engine e1(*first.meter, clock, machine, config(), reader(), carbon());
+  e1.start(std::nullopt, "boot-1");
+  ASSERT_TRUE(e1.job_start(j));
+  const std::int64_t gpu_at_start = *(*first.gpu)[0] + *(*first.gpu)[1];
+  const std::int64_t pkg_at_start = *(*first.rapl)[0];
+  clock.advance(1s);
+  first.add(10, 20, 3);
+  e1.boundary();
+  saved = e1.journal();
+  charged_before = e1.jobs()[0].charged.total().value;
+  // More happens after the journal was written, then the agent is killed: those 2 s are not in
+  // the journal, and the agent is down for 30 s more.
+  clock.advance(2s);
+  first.add(7, 7, 7);
+  e1.sample_power();
+  clock.advance(30s);
+  first.add(70, 70, 70);
+
+  // A new agent process: new sensors reading the same hardware counters.
+  Node second(clock);
+  *second.gpu = *first.gpu;
+  *second.rapl = *first.rapl;
+  Engine e2(*second.meter, clock, machine, config(), reader(), carbon());
+  const auto notes = e2.start(saved, "boot-1");
+  ASSERT_FALSE(notes.empty());
+  EXPECT_THAT(notes[0], ::testing::HasSubstr("resumed"));
+  ASSERT_EQ(e2.jobs().size(), 1u);
+  EXPECT_EQ(e2.jobs()[0].charged.total().value, charged_before);
+  clock.advance(1s);
+  second.add(1, 2, 3);
+  ASSERT_TRUE(e2.job_end(JobEnd{j.key, 0, 0}));
+  const auto& r = e2.outbox().jobs.at(0);
+  const std::int64_t gpu_at_end = *(*second.gpu)[0] + *(*second.gpu)[1];
+  const std::int64_t pkg_at_end = *(*second.rapl)[0];
+  EXPECT_EQ(r.energy_charged.value, (gpu_at_end - gpu_at_start) + (pkg_at_end - pkg_at_start));
+}
+
+TEST_F(Fixture, AfterARebootTheJournalsJobsEndWithWhatWasMeasured) {
+  Node node(clock);
+  Engine e1(*node.meter, clock, machine, config(), reader(), carbon());
+  e1.start(std::nullopt, "boot-1");
+  set_cpu("/job_5", 0s);
+  auto j = job("5", {"GPU-a"}, "/job_5");
+  ASSERT_TRUE(e1.job_start(j));
+  clock.advance(1s);
+  node.add(10, 0, 0);
+  e1.boundary();
+  const auto saved = e1.journal();
+
+  Node after(clock);  // counters restarted at 0
+  Engine e2(*after.meter, clock, machine, config(), reader(), carbon());
+  const auto notes = e2.start(saved, "boot-2");
+  EXPECT_TRUE(e2.jobs().empty());
+  ASSERT_EQ(e2.outbox().jobs.size(), 1u);
+  EXPECT_EQ(e2.outbox().jobs[0].energy.gpu, Microjoules(10'000'000));
+  EXPECT_EQ(e2.outbox().jobs[0].exit_code, -1);
+  EXPECT_THAT(e2.outbox().jobs[0].report_json, ::testing::HasSubstr("node restarted"));
+  EXPECT_EQ(e2.outbox().jobs[0].end, ledger::from_us(saved.wall_us));
+}
+
+TEST_F(Fixture, AJobWhoseCgroupVanishedIsEndedAtTheNextBoundary) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  set_cpu("/job_7", 0s);
+  auto j = job("7", {"GPU-b"}, "/job_7");
+  ASSERT_TRUE(e.job_start(j));
+  clock.advance(1s);
+  node.add(0, 5, 0);
+  cpu.erase("/job_7");
+  e.boundary();
+  EXPECT_TRUE(e.jobs().empty());
+  ASSERT_EQ(e.outbox().jobs.size(), 1u);
+  EXPECT_EQ(e.outbox().jobs[0].energy.gpu, Microjoules(5'000'000));
+  EXPECT_EQ(e.outbox().jobs[0].exit_code, -1);
+  // The epilog's job_end arrives late: its exit code is taken, nothing is charged again.
+  ASSERT_TRUE(e.job_end(JobEnd{j.key, 0, 0}));
+  EXPECT_EQ(e.outbox().jobs.size(), 1u);
+  EXPECT_EQ(e.outbox().jobs[0].exit_code, 0);
+}
+
+TEST_F(Fixture, RegistrationErrors) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  set_cpu("/job_1", 0s);
+  ASSERT_TRUE(e.job_start(job("1", {}, "/job_1")));
+  const auto again = e.job_start(job("1", {}, "/job_1"));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, "invalid_field");
+  const auto missing = e.job_start(job("2", {}, "/nowhere"));
+  ASSERT_FALSE(missing);
+  EXPECT_THAT(missing.error().message, ::testing::HasSubstr("/nowhere"));
+  const auto unknown = e.job_end(JobEnd{job("3", {}, "").key, 0, 0});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, "unknown_job");
+  EXPECT_EQ(e.job_owner(job("1", {}, "").key), uid_t{1000});
+  EXPECT_FALSE(e.job_owner(job("3", {}, "").key));
+}
+
+}  // namespace
+}  // namespace jobcarbon::agent
