@@ -20,6 +20,8 @@ demo_packages=(
   g++ cmake make pkg-config
   # libraries
   libcli11-dev nlohmann-json3-dev libfmt-dev libtomlplusplus-dev libsqlite3-dev
+  # the node agent's /metrics endpoint
+  libcpp-httplib-dev
   # libpq-fe.h only: libpq itself is loaded at run time, for postgresql:// ledgers
   libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -17,6 +17,9 @@
 
 namespace jobcarbon::agent {
 
+// Where the agent listens unless configured otherwise (agent-socket).
+inline constexpr std::string_view kDefaultAgentSocket = "/run/jobcarbon/agent.sock";
+
 // The protocol version this agent speaks; a message with any other "v" is refused.
 inline constexpr std::int64_t kProtocolVersion = 1;
 // The longest message accepted, in bytes, not counting its newline.

@@ -1,0 +1,263 @@
+#include <jobcarbon/daemon/agent_service.hpp>
+
+#include <sys/stat.h>
+
+#include <fmt/format.h>
+
+#include <jobcarbon/agent/durable_file.hpp>
+#include <jobcarbon/agent/journal.hpp>
+
+namespace jobcarbon::daemon {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string key_text(const agent::JobKey& k) {
+  return fmt::format("{}\x1f{}\x1f{}\x1f{}", k.cluster, k.job_id, k.submit_time_us, k.step);
+}
+
+std::optional<uid_t> owner_of_pid(const fs::path& proc_root, pid_t pid) {
+  struct stat st {};
+  if (::stat((proc_root / std::to_string(pid)).c_str(), &st) != 0) return std::nullopt;
+  return st.st_uid;
+}
+
+}  // namespace
+
+JobUsageReader::JobUsageReader(fs::path proc_root, fs::path cgroup_root)
+    : proc_root_(std::move(proc_root)), cgroups_(std::move(cgroup_root)) {}
+
+std::expected<agent::JobCounters, agent::UsageError> JobUsageReader::operator()(
+    const agent::JobStart& job) {
+  if (!job.cgroup.empty()) {
+    const auto u = cgroups_.read(job.cgroup);
+    if (u) return agent::JobCounters{u->cpu_time, u->memory_bytes};
+    // A cgroup directory that no longer exists means the job is over; any other failure is a
+    // read error that the next boundary may not have.
+    bool gone = agent::check_cgroup_path(job.cgroup).has_value();
+    if (gone) {
+      const auto rel = fs::path(job.cgroup).relative_path();
+      std::error_code ec;
+      if (const auto v = cgroups_.version(); v && *v == agent::CgroupVersion::v2) {
+        gone = !fs::exists(cgroups_.root() / rel, ec);
+      } else if (const auto dir = cgroups_.cpuacct_dir()) {
+        gone = !fs::exists(*dir / rel, ec);
+      }
+    }
+    return std::unexpected(agent::UsageError{gone, u.error()});
+  }
+  if (job.pids.empty()) {
+    return std::unexpected(agent::UsageError{true, "the job names neither a cgroup nor pids"});
+  }
+  auto& tree = trees_[key_text(job.key)];
+  if (!tree) tree = std::make_unique<os::ProcessTree>(static_cast<pid_t>(job.pids[0]), proc_root_);
+  const auto u = tree->sample();
+  if (!u) return std::unexpected(agent::UsageError{true, u.error()});
+  agent::JobCounters c{u->cpu_time, u->rss_bytes};
+  // Further pids (rare: a client that starts several commands) add their own trees.
+  for (std::size_t i = 1; i < job.pids.size(); ++i) {
+    auto& extra = trees_[fmt::format("{}\x1f{}", key_text(job.key), i)];
+    if (!extra)
+      extra = std::make_unique<os::ProcessTree>(static_cast<pid_t>(job.pids[i]), proc_root_);
+    if (const auto e = extra->sample()) {
+      c.cpu_time += e->cpu_time;
+      c.memory_bytes += e->rss_bytes;
+    }
+  }
+  return c;
+}
+
+void JobUsageReader::retain(const std::vector<agent::JobState>& jobs) {
+  for (auto it = trees_.begin(); it != trees_.end();) {
+    const bool live = std::any_of(jobs.begin(), jobs.end(), [&](const agent::JobState& j) {
+      return it->first.starts_with(key_text(j.job.key));
+    });
+    it = live ? std::next(it) : trees_.erase(it);
+  }
+}
+
+AgentService::AgentService(agent::Engine& engine, JobUsageReader& usage, const os::Clock& clock,
+                           ServiceConfig config)
+    : engine_(engine),
+      usage_(usage),
+      clock_(clock),
+      config_(std::move(config)),
+      spool_(config_.state_dir / "spool"),
+      journal_path_(config_.state_dir / "journal.json") {
+  if (!config_.log) config_.log = [](const std::string&) {};
+}
+
+std::vector<std::string> AgentService::start(const std::string& boot_id) {
+  std::error_code ec;
+  fs::create_directories(config_.state_dir, ec);
+  ::chmod(config_.state_dir.c_str(), 0700);
+  std::optional<agent::JournalState> journal;
+  const auto text = agent::read_small_file(journal_path_, agent::kMaxJournalBytes);
+  if (!text) {
+    config_.log(
+        fmt::format("journal {}: {}; starting without it", journal_path_.string(), text.error()));
+  } else if (*text) {
+    auto parsed = agent::parse_journal(**text);
+    if (parsed) {
+      journal = std::move(*parsed);
+    } else {
+      // Never silently dropped: kept aside for a person, and the agent starts afresh.
+      const auto aside = journal_path_.string() + fmt::format(".damaged-{}", ::time(nullptr));
+      fs::rename(journal_path_, aside, ec);
+      config_.log(fmt::format("journal {}: {}; moved to {} and starting without it",
+                              journal_path_.string(), parsed.error(), aside));
+    }
+  }
+  auto notes = engine_.start(journal, boot_id);
+  for (const auto& n : notes) config_.log(n);
+  next_running_update_ = clock_.monotonic();
+  after_change();
+  return notes;
+}
+
+void AgentService::persist() {
+  const auto ok =
+      agent::write_file_atomically(journal_path_, agent::serialize_journal(engine_.journal()));
+  if (!ok && ok.error() != last_persist_error_) config_.log("journal: " + ok.error());
+  last_persist_error_ = ok ? "" : ok.error();
+}
+
+void AgentService::deliver() {
+  // 1. The journal holds the finished records (persist() ran); 2. the spool takes them; 3. the
+  // engine forgets them. A crash between 1 and 3 puts them again: one file per key, and the
+  // ledger's append is idempotent, so nothing is counted twice.
+  const auto& out = engine_.outbox();
+  bool all_spooled = true;
+  for (const auto& r : out.jobs) {
+    if (auto ok = spool_.put(r); !ok) {
+      config_.log(fmt::format("spool: job {} step {}: {}", r.job_id, r.step, ok.error()));
+      all_spooled = false;
+    }
+  }
+  for (const auto& r : out.idle) {
+    if (auto ok = spool_.put(r); !ok) {
+      config_.log("spool: idle interval: " + ok.error());
+      all_spooled = false;
+    }
+  }
+  if (all_spooled) engine_.clear_outbox();
+
+  const auto now = clock_.monotonic();
+  const bool replay_due = spool_.size() > 0;
+  const bool running_due = now >= next_running_update_ && !engine_.jobs().empty();
+  if (!replay_due && !running_due) return;
+  if (!store_) {
+    if (ledger_retry_at_ && now < *ledger_retry_at_) return;
+    auto opened = config_.open_ledger ? config_.open_ledger()
+                                      : std::unexpected(std::string("no ledger configured"));
+    if (!opened) {
+      if (!ledger_retry_at_) config_.log("ledger: " + opened.error() + "; records stay spooled");
+      ledger_retry_at_ = now + config_.ledger_retry_interval;
+      return;
+    }
+    if (ledger_retry_at_) config_.log("ledger: reachable again");
+    ledger_retry_at_.reset();
+    store_ = std::move(*opened);
+  }
+  if (replay_due) {
+    const auto r = spool_.replay(*store_);
+    if (!r) {
+      config_.log("spool: " + r.error());
+    } else {
+      for (const auto& c : r->corrupt) config_.log("spool: " + c);
+      if (!r->last_error.empty()) {
+        config_.log("ledger: " + r->last_error + "; records stay spooled");
+        store_.reset();
+        ledger_retry_at_ = now + config_.ledger_retry_interval;
+        return;
+      }
+    }
+  }
+  if (running_due) {
+    next_running_update_ = now + config_.running_update_interval;
+    for (const auto& rec : engine_.running_records()) {
+      if (auto ok = store_->update_running(rec); !ok) {
+        config_.log("ledger: running job " + rec.job_id + ": " + ok.error());
+        store_.reset();
+        ledger_retry_at_ = now + config_.ledger_retry_interval;
+        return;
+      }
+    }
+  }
+}
+
+void AgentService::publish() {
+  auto snap = engine_.metrics();
+  std::lock_guard lock(snapshot_mutex_);
+  snapshot_ = std::move(snap);
+}
+
+agent::MetricsSnapshot AgentService::snapshot() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return snapshot_;
+}
+
+void AgentService::after_change() {
+  persist();
+  deliver();
+  usage_.retain(engine_.jobs());
+  publish();
+}
+
+void AgentService::power_tick() {
+  engine_.sample_power();
+  publish();
+}
+
+void AgentService::counter_tick() {
+  engine_.boundary();
+  after_change();
+}
+
+std::string AgentService::reply(const agent::Message& m) const {
+  return agent::serialize(m);
+}
+
+std::string AgentService::handle(const agent::PeerCred& peer, const agent::Frame& frame) {
+  if (!frame) {
+    return reply(agent::Error{"too_long", agent::describe(frame.error(), agent::kMaxMessageBytes)});
+  }
+  const auto parsed = agent::parse(*frame);
+  if (!parsed) return reply(agent::to_reply(parsed.error()));
+  agent::AuthorityFacts facts;
+  facts.pid_owner = [this](pid_t pid) { return owner_of_pid(config_.proc_root, pid); };
+  facts.job_owner = [this](const agent::JobKey& k) { return engine_.job_owner(k); };
+  if (auto ok = agent::may(peer, *parsed, config_.policy, facts); !ok) {
+    const bool unknown = ok.error().starts_with("unknown job");
+    return reply(agent::Error{unknown ? "unknown_job" : "forbidden", ok.error()});
+  }
+  if (const auto* start = std::get_if<agent::JobStart>(&*parsed)) {
+    const auto r = engine_.job_start(*start);
+    after_change();
+    if (!r) return reply(r.error());
+    return reply(agent::Ok{});
+  }
+  if (const auto* end = std::get_if<agent::JobEnd>(&*parsed)) {
+    const auto r = engine_.job_end(*end);
+    after_change();
+    if (!r) return reply(r.error());
+    return reply(agent::Ok{});
+  }
+  if (std::holds_alternative<agent::StatusRequest>(*parsed)) {
+    agent::StatusReply all = engine_.status();
+    agent::StatusReply shown;
+    for (auto& j : all.jobs) {
+      if (agent::may_see(peer, j, config_.policy)) shown.jobs.push_back(std::move(j));
+    }
+    std::string line = reply(shown);
+    if (line.size() > agent::kMaxMessageBytes + 1) {
+      return reply(agent::Error{
+          "internal", fmt::format("{} running jobs do not fit one reply", shown.jobs.size())});
+    }
+    return line;
+  }
+  return reply(agent::Error{"unknown_type", "the agent does not take replies"});
+}
+
+}  // namespace jobcarbon::daemon
