@@ -138,24 +138,36 @@ void Engine::attribute_pending() {
   have_pending_ = false;
   const energy::Interval& iv = pending_;
 
-  usage_buf_.resize(jobs_.size());
+  // Every job's CPU time since the last boundary (sub-records too: their share needs it).
   cpu_now_.assign(jobs_.size(), std::nullopt);
+  std::vector<Duration> cpu_delta(jobs_.size(), Duration(0));
+  std::vector<std::int64_t> memory(jobs_.size(), 0);
   gone_.clear();
   for (std::size_t i = 0; i < jobs_.size(); ++i) {
-    auto& u = usage_buf_[i];
-    const auto& job = jobs_[i];
-    u.gpus = job.job.gpus;
-    u.exclusive = job.job.exclusive;
-    u.cpu_time = Duration(0);
-    u.rss_bytes = 0;
-    const auto counters = usage_(job.job);
+    const auto counters = usage_(jobs_[i].job);
     if (!counters) {
       if (counters.error().gone) gone_.push_back(i);
       continue;
     }
     cpu_now_[i] = counters->cpu_time;
-    u.rss_bytes = counters->memory_bytes;
-    if (job.last_cpu) u.cpu_time = std::max(Duration(0), counters->cpu_time - *job.last_cpu);
+    memory[i] = counters->memory_bytes;
+    if (jobs_[i].last_cpu) {
+      cpu_delta[i] = std::max(Duration(0), counters->cpu_time - *jobs_[i].last_cpu);
+    }
+  }
+  // The node's attribution sees the top-level jobs only.
+  std::vector<std::size_t> top;
+  for (std::size_t i = 0; i < jobs_.size(); ++i) {
+    if (!jobs_[i].parent) top.push_back(i);
+  }
+  usage_buf_.resize(top.size());
+  for (std::size_t t = 0; t < top.size(); ++t) {
+    auto& u = usage_buf_[t];
+    const auto& job = jobs_[top[t]];
+    u.gpus = job.job.gpus;
+    u.exclusive = job.job.exclusive;
+    u.cpu_time = cpu_delta[top[t]];
+    u.rss_bytes = memory[top[t]];
   }
 
   attribution::MachineUsage mu;
@@ -170,17 +182,45 @@ void Engine::attribute_pending() {
   attributor_.attribute(iv, mu, usage_buf_, split_);
   machine_total_ += split_.machine;
   unallocated_total_ += split_.unallocated;
-  for (std::size_t i = 0; i < jobs_.size(); ++i) {
-    auto& job = jobs_[i];
-    job.charged += split_.jobs[i];
+  const auto co2_of = [&](Microjoules e) {
+    return carbon_.co2_kg && e.value > 0 ? carbon_.co2_kg(e, iv.wall_start, iv.wall_end) : 0.0;
+  };
+  for (std::size_t t = 0; t < top.size(); ++t) {
+    auto& job = jobs_[top[t]];
+    job.charged += split_.jobs[t];
     job.machine += split_.machine;
     job.unallocated += split_.unallocated;
-    job.cpu_time += usage_buf_[i].cpu_time;
-    if (cpu_now_[i]) job.last_cpu = cpu_now_[i];
-    const Microjoules e = split_.jobs[i].total();
-    if (carbon_.co2_kg && e.value > 0) job.co2_kg += carbon_.co2_kg(e, iv.wall_start, iv.wall_end);
+    job.co2_kg += co2_of(split_.jobs[t].total());
   }
-  if (jobs_.empty()) {
+  // Sub-records: the parent's energy of this interval in proportion to CPU time (capped at all
+  // of it: a process tree read a moment after the cgroup may show a little more).
+  std::vector<std::ptrdiff_t> top_of(jobs_.size(), -1);
+  for (std::size_t t = 0; t < top.size(); ++t) top_of[top[t]] = static_cast<std::ptrdiff_t>(t);
+  for (std::size_t i = 0; i < jobs_.size(); ++i) {
+    if (!jobs_[i].parent) continue;
+    const auto p = std::find_if(jobs_.begin(), jobs_.end(),
+                                [&](const JobState& j) { return j.job.key == *jobs_[i].parent; });
+    if (p == jobs_.end() || top_of[static_cast<std::size_t>(p - jobs_.begin())] < 0) continue;
+    const auto t = static_cast<std::size_t>(top_of[static_cast<std::size_t>(p - jobs_.begin())]);
+    const std::int64_t den = cpu_delta[top[t]].count();
+    const std::int64_t num = std::min(cpu_delta[i].count(), den);
+    attribution::DomainEnergy share;
+    if (den > 0) {
+      for (std::size_t d = 0; d < share.by_domain.size(); ++d) {
+        share.by_domain[d] = attribution::share_of(split_.jobs[t].by_domain[d], num, den);
+      }
+    }
+    auto& sub = jobs_[i];
+    sub.charged += share;
+    sub.machine += split_.machine;
+    sub.unallocated += split_.unallocated;
+    sub.co2_kg += co2_of(share.total());
+  }
+  for (std::size_t i = 0; i < jobs_.size(); ++i) {
+    jobs_[i].cpu_time += cpu_delta[i];
+    if (cpu_now_[i]) jobs_[i].last_cpu = cpu_now_[i];
+  }
+  if (top.empty()) {
     idle_total_ += split_.machine;
     if (!idle_open_) {
       idle_open_ = ledger::NodeIdle{config_.cluster, config_.node, to_timestamp(iv.wall_start),
@@ -203,15 +243,24 @@ void Engine::end_gone_jobs() {
   const auto now = to_timestamp(clock_.wall());
   // Back to front, so that the indices stay valid while erasing.
   for (auto it = gone_.rbegin(); it != gone_.rend(); ++it) {
-    outbox_.jobs.push_back(finish(jobs_[*it], now, -1,
-                                  {"the job's processes (or cgroup) disappeared without a "
-                                   "job_end message; charged up to the boundary that found it"}));
+    if (!jobs_[*it].parent) {
+      outbox_.jobs.push_back(finish(jobs_[*it], now, -1,
+                                    {"the job's processes (or cgroup) disappeared without a "
+                                     "job_end message; charged up to the boundary that found it"}));
+    }
     jobs_.erase(jobs_.begin() + static_cast<std::ptrdiff_t>(*it));
   }
   gone_.clear();
 }
 
-std::expected<void, Error> Engine::job_start(const JobStart& job) {
+std::expected<void, Error> Engine::job_start(const JobStart& job,
+                                             const std::optional<JobKey>& parent) {
+  if (parent && !std::any_of(jobs_.begin(), jobs_.end(), [&](const JobState& j) {
+        return j.job.key == *parent && !j.parent;
+      })) {
+    return std::unexpected(Error{"unknown_job", fmt::format("unknown job {} step {} (parent)",
+                                                            parent->job_id, parent->step)});
+  }
   for (const auto& j : jobs_) {
     if (j.job.key == job.key) {
       return std::unexpected(
@@ -224,16 +273,17 @@ std::expected<void, Error> Engine::job_start(const JobStart& job) {
     return std::unexpected(Error{"invalid_field", counters.error().message});
   }
   boundary();
-  if (jobs_.empty()) close_idle();
+  if (!parent) close_idle();
   JobState state;
   state.job = job;
+  state.parent = parent;
   state.start = to_timestamp(clock_.wall());
   if (counters) state.last_cpu = counters->cpu_time;
   jobs_.push_back(std::move(state));
   return {};
 }
 
-std::expected<void, Error> Engine::job_end(const JobEnd& end) {
+std::expected<JobReport, Error> Engine::job_end(const JobEnd& end) {
   const auto has_key = [&](const JobState& j) { return j.job.key == end.key; };
   if (std::find_if(jobs_.begin(), jobs_.end(), has_key) == jobs_.end()) {
     // Ended at a boundary already (its processes were gone): take the exit code from the message.
@@ -241,7 +291,20 @@ std::expected<void, Error> Engine::job_end(const JobEnd& end) {
       if (r.cluster == end.key.cluster && r.job_id == end.key.job_id &&
           ledger::to_us(r.submit_time) == end.key.submit_time_us && r.step == end.key.step) {
         r.exit_code = static_cast<int>(end.exit_code);
-        return {};
+        JobReport rep;
+        rep.key = end.key;
+        rep.gpu = r.energy.gpu;
+        rep.cpu = r.energy.cpu;
+        rep.dram = r.energy.dram;
+        rep.node = r.energy.node;
+        rep.estimated_cpu = r.energy.estimated_cpu;
+        rep.estimated_memory = r.energy.estimated_memory;
+        rep.machine = r.machine_energy;
+        rep.unallocated = r.unallocated_energy;
+        rep.co2_kg = r.co2_kg;
+        rep.pue = r.pue;
+        rep.kg_per_kwh = std::clamp(r.intensity_kg_per_kwh, 0.0, 2.0);
+        return rep;
       }
     }
     return std::unexpected(
@@ -250,11 +313,39 @@ std::expected<void, Error> Engine::job_end(const JobEnd& end) {
   boundary();  // the job is still charged up to now
   const auto it = std::find_if(jobs_.begin(), jobs_.end(), has_key);
   if (it == jobs_.end()) return job_end(end);  // the boundary found it gone
-  const auto at = end.end_time_us > 0 ? std::max(ledger::from_us(end.end_time_us), it->start)
-                                      : to_timestamp(clock_.wall());
-  outbox_.jobs.push_back(finish(*it, at, static_cast<int>(end.exit_code), {}));
-  jobs_.erase(it);
-  return {};
+  JobReport rep = report_of(*it);
+  if (!it->parent) {
+    const auto at = end.end_time_us > 0 ? std::max(ledger::from_us(end.end_time_us), it->start)
+                                        : to_timestamp(clock_.wall());
+    outbox_.jobs.push_back(finish(*it, at, static_cast<int>(end.exit_code), {}));
+    const JobKey key = it->job.key;
+    jobs_.erase(it);
+    std::erase_if(jobs_, [&](const JobState& j) { return j.parent && *j.parent == key; });
+  } else {
+    jobs_.erase(it);
+  }
+  return rep;
+}
+
+JobReport Engine::report_of(const JobState& j) const {
+  JobReport r;
+  r.key = j.job.key;
+  r.parent = j.parent;
+  r.gpu = j.charged[Domain::kGpu];
+  r.cpu = j.charged[Domain::kCpuPackage];
+  r.dram = j.charged[Domain::kDram];
+  r.node = j.charged[Domain::kNode];
+  r.estimated_cpu = j.charged[Domain::kEstimatedCpu];
+  r.estimated_memory = j.charged[Domain::kEstimatedMemory];
+  r.machine = j.machine.total();
+  r.unallocated = j.unallocated.total();
+  r.cpu_time_us = std::chrono::duration_cast<std::chrono::microseconds>(j.cpu_time).count();
+  r.co2_kg = std::max(0.0, j.co2_kg);
+  r.pue = std::clamp(carbon_.pue, 1.0, 3.0);
+  const double facility_kwh = static_cast<double>(j.charged.total().value) * carbon_.pue / 3.6e12;
+  r.kg_per_kwh =
+      std::clamp(facility_kwh > 0 ? j.co2_kg / facility_kwh : carbon_.kg_per_kwh, 0.0, 2.0);
+  return r;
 }
 
 ledger::JobRecord Engine::finish(JobState& job, ledger::Timestamp end, int exit_code,
@@ -335,6 +426,7 @@ std::vector<ledger::RunningRecord> Engine::running_records() const {
   std::vector<ledger::RunningRecord> out;
   const auto now = to_timestamp(clock_.wall());
   for (const auto& j : jobs_) {
+    if (j.parent) continue;  // charged through its parent
     ledger::RunningRecord r;
     r.cluster = j.job.key.cluster;
     r.job_id = j.job.key.job_id;
@@ -374,6 +466,7 @@ MetricsSnapshot Engine::metrics() const {
     m.channels.push_back(std::move(cm));
   }
   for (const auto& j : jobs_) {
+    if (j.parent) continue;  // its energy is inside its parent's series
     m.jobs.push_back(JobMetrics{j.job.key.cluster, j.job.key.job_id, j.job.key.step, j.job.user,
                                 j.job.account, j.charged.total(), KgCo2{j.co2_kg}});
   }

@@ -68,6 +68,10 @@ struct JobState {
   Duration cpu_time{0};                   // CPU time attributed so far
   std::optional<Duration> last_cpu;       // cumulative CPU time at the last boundary
   double co2_kg = 0;
+  // Set for a sub-record: a job registered inside this registered job (an experiment's
+  // `jobcarbon run` within a Slurm job). It takes no part in the node's attribution: its energy
+  // is its share of the parent's, by CPU time, and it is never charged on its own.
+  std::optional<JobKey> parent;
   bool operator==(const JobState&) const = default;
 };
 
@@ -122,10 +126,14 @@ class Engine {
   void boundary();
 
   // Register a job (after a boundary, so that it is charged from now on). An already registered
-  // key is an error ("invalid_field").
-  std::expected<void, Error> job_start(const JobStart& job);
-  // End a job (after a boundary that still charges it); its record goes to the outbox.
-  std::expected<void, Error> job_end(const JobEnd& end);
+  // key is an error ("invalid_field"). With parent, the job is a sub-record of that registered
+  // top-level job (see JobState::parent).
+  std::expected<void, Error> job_start(const JobStart& job,
+                                       const std::optional<JobKey>& parent = std::nullopt);
+  // End a job (after a boundary that still charges it) and return what it was charged; a
+  // top-level job's record goes to the outbox (a sub-record's does not: its energy is its
+  // parent's). Sub-records of an ended job end with it.
+  std::expected<JobReport, Error> job_end(const JobEnd& end);
 
   // Return the uid of a registered job, for authorization.
   std::optional<uid_t> job_owner(const JobKey& key) const;
@@ -155,6 +163,7 @@ class Engine {
   ledger::JobRecord finish(JobState& job, ledger::Timestamp end, int exit_code,
                            const std::vector<std::string>& notes);
   void close_idle();
+  JobReport report_of(const JobState& job) const;
 
   energy::Meter& meter_;
   const os::Clock& clock_;

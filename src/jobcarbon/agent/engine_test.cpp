@@ -370,5 +370,39 @@ TEST_F(Fixture, RegistrationErrors) {
   EXPECT_FALSE(e.job_owner(job("3", {}, "").key));
 }
 
+TEST_F(Fixture, ASubRecordGetsItsShareOfTheParentAndIsNeverChargedAgain) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  set_cpu("/job_1", 0s);
+  set_cpu("/job_1/run", 0s);
+  auto parent = job("1", {"GPU-a"}, "/job_1");
+  auto sub = job("local-1", {}, "/job_1/run");
+  sub.key.cluster = "local";
+  sub.key.step = "run";
+  ASSERT_TRUE(e.job_start(parent));
+  ASSERT_TRUE(e.job_start(sub, parent.key));
+  EXPECT_FALSE(e.job_start(job("2", {}, "/job_1"), job("404", {}, "").key));  // unknown parent
+  clock.advance(1s);
+  node.add(400, 0, 40);
+  set_cpu("/job_1", 2s);      // half of 4 CPUs: 20 J of the package
+  set_cpu("/job_1/run", 1s);  // half of the job's CPU time
+  e.boundary();
+  const auto rep = e.job_end(JobEnd{sub.key, 0, 1'800'000'000'000'000});
+  ASSERT_TRUE(rep);
+  ASSERT_TRUE(rep->parent.has_value());
+  EXPECT_EQ(*rep->parent, parent.key);
+  EXPECT_EQ(rep->gpu, Microjoules(200'000'000));  // half of the parent's 400 J
+  EXPECT_EQ(rep->cpu, Microjoules(10'000'000));   // half of the parent's 20 J
+  EXPECT_EQ(rep->machine, Microjoules(440'000'000));
+  EXPECT_TRUE(e.outbox().jobs.empty());  // no record of its own
+  EXPECT_EQ(e.metrics().jobs.size(), 1u);
+  const auto whole = e.job_end(JobEnd{parent.key, 0, 1'800'000'000'000'000});
+  ASSERT_TRUE(whole);
+  EXPECT_FALSE(whole->parent.has_value());
+  ASSERT_EQ(e.outbox().jobs.size(), 1u);
+  EXPECT_EQ(e.outbox().jobs[0].energy_charged, Microjoules(420'000'000));  // all of it, once
+}
+
 }  // namespace
 }  // namespace jobcarbon::agent

@@ -84,6 +84,10 @@ std::string serialize_journal(const JournalState& s) {
     o["cpu_time_ns"] = job.cpu_time.count();
     o["last_cpu_ns"] = job.last_cpu ? json(job.last_cpu->count()) : json(nullptr);
     o["co2_kg"] = job.co2_kg;
+    if (job.parent) {
+      o["parent"] =
+          json::parse(serialize(Message{JobEnd{*job.parent, 0, job.parent->submit_time_us}}));
+    }
     j["jobs"].push_back(std::move(o));
   }
   j["idle_open"] = s.idle_open ? ledger::to_json(*s.idle_open) : json(nullptr);
@@ -140,6 +144,13 @@ std::expected<JournalState, std::string> parse_journal(std::string_view text_in)
       if (!co2.is_number() || co2.get<double>() < 0)
         throw Bad{p + "co2_kg: expected a number >= 0"};
       job.co2_kg = co2.get<double>();
+      if (o.contains("parent")) {
+        // Kept as a job_end message: the protocol's own validated encoding of a key.
+        const auto p_msg = parse(o.at("parent").dump());
+        const auto* p_end = p_msg ? std::get_if<JobEnd>(&*p_msg) : nullptr;
+        if (p_end == nullptr) throw Bad{p + "parent: not a job key"};
+        job.parent = p_end->key;
+      }
       s.jobs.push_back(std::move(job));
     }
     if (const json& idle = field(j, "idle_open", top); !idle.is_null()) {

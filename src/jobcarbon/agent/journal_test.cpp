@@ -35,6 +35,7 @@ JournalState sample_state() {
   s.jobs.push_back(j);
   j.job.key.job_id = "43";
   j.last_cpu.reset();
+  j.parent = JobKey{"c1", "42", 1'700'000'000'000'000, "batch"};
   s.jobs.push_back(j);
   s.idle_open =
       ledger::NodeIdle{"c1", "n1", ledger::from_us(1), ledger::from_us(2), Microjoules(3)};

@@ -248,6 +248,50 @@ Result<Message> parse_status_reply(Fields& f) {
   return m;
 }
 
+Result<double> number(Fields& f, std::string_view name, double lo, double hi) {
+  const json* v = nullptr;
+  JOBCARBON_TRY(v, f.require(name));
+  if (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < lo ||
+      v->get<double>() > hi) {
+    return invalid(f.path(name), fmt::format("must be a finite number from {} to {}", lo, hi));
+  }
+  return v->get<double>();
+}
+
+Result<Message> parse_job_report(Fields& f) {
+  JobReport m;
+  JOBCARBON_TRY(m.key, job_key(f));
+  if (const json* parent = f.find("parent"); parent != nullptr && !parent->is_null()) {
+    if (!parent->is_object()) return invalid("parent", "must be an object or null");
+    Fields pf(*parent, "parent");
+    JobKey k;
+    JOBCARBON_TRY(k, job_key(pf));
+    auto others = pf.no_others("a job key");
+    if (!others) return std::unexpected(others.error());
+    m.parent = k;
+  }
+  const json* d = nullptr;
+  JOBCARBON_TRY(d, f.require("domains_uj"));
+  if (!d->is_object()) return invalid("domains_uj", "must be an object");
+  Fields df(*d, "domains_uj");
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  JOBCARBON_TRY(m.gpu.value, required_integer(df, "gpu", 0, kMax));
+  JOBCARBON_TRY(m.cpu.value, required_integer(df, "cpu", 0, kMax));
+  JOBCARBON_TRY(m.dram.value, required_integer(df, "dram", 0, kMax));
+  JOBCARBON_TRY(m.node.value, required_integer(df, "node", 0, kMax));
+  JOBCARBON_TRY(m.estimated_cpu.value, required_integer(df, "estimated_cpu", 0, kMax));
+  JOBCARBON_TRY(m.estimated_memory.value, required_integer(df, "estimated_memory", 0, kMax));
+  auto others = df.no_others("domains_uj");
+  if (!others) return std::unexpected(others.error());
+  JOBCARBON_TRY(m.machine.value, required_integer(f, "machine_energy_uj", 0, kMax));
+  JOBCARBON_TRY(m.unallocated.value, required_integer(f, "unallocated_energy_uj", 0, kMax));
+  JOBCARBON_TRY(m.cpu_time_us, required_integer(f, "cpu_time_us", 0, kMax));
+  JOBCARBON_TRY(m.co2_kg, number(f, "co2_kg", 0, std::numeric_limits<double>::max()));
+  JOBCARBON_TRY(m.pue, number(f, "pue", 1, 3));
+  JOBCARBON_TRY(m.kg_per_kwh, number(f, "kg_per_kwh", 0, 2));
+  return m;
+}
+
 void put_key(ojson& out, const JobKey& key) {
   out["cluster"] = key.cluster;
   out["job_id"] = key.job_id;
@@ -291,6 +335,27 @@ ojson to_json(const Message& message) {
             j["co2_kg"] = job.co2_kg;
             out["jobs"].push_back(std::move(j));
           }
+        } else if constexpr (std::is_same_v<T, JobReport>) {
+          put_key(out, m.key);
+          if (m.parent) {
+            ojson p;
+            put_key(p, *m.parent);
+            out["parent"] = std::move(p);
+          } else {
+            out["parent"] = nullptr;
+          }
+          out["domains_uj"] = ojson{{"gpu", m.gpu.value},
+                                    {"cpu", m.cpu.value},
+                                    {"dram", m.dram.value},
+                                    {"node", m.node.value},
+                                    {"estimated_cpu", m.estimated_cpu.value},
+                                    {"estimated_memory", m.estimated_memory.value}};
+          out["machine_energy_uj"] = m.machine.value;
+          out["unallocated_energy_uj"] = m.unallocated.value;
+          out["cpu_time_us"] = m.cpu_time_us;
+          out["co2_kg"] = m.co2_kg;
+          out["pue"] = m.pue;
+          out["kg_per_kwh"] = m.kg_per_kwh;
         }
       },
       message);
@@ -304,8 +369,8 @@ std::string ProtocolError::message() const {
 }
 
 std::string_view type_name(const Message& message) {
-  static constexpr std::string_view kNames[] = {"job_start", "job_end", "status",
-                                                "ok",        "error",   "status_reply"};
+  static constexpr std::string_view kNames[] = {"job_start", "job_end",      "status",    "ok",
+                                                "error",     "status_reply", "job_report"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
 }
@@ -354,6 +419,8 @@ std::expected<Message, ProtocolError> parse(std::string_view line) {
     message = parse_error(f);
   } else if (type == "status_reply") {
     message = parse_status_reply(f);
+  } else if (type == "job_report") {
+    message = parse_job_report(f);
   } else {
     // Echo short names only: the reply must stay small whatever the client sent.
     const auto shown = type.size() <= 64 ? " " + json(type).dump() : std::string();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <expected>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -101,7 +102,25 @@ struct StatusReply {
   bool operator==(const StatusReply&) const = default;
 };
 
-using Message = std::variant<JobStart, JobEnd, StatusRequest, Ok, Error, StatusReply>;
+// The agent's reply to JobEnd: what the job was charged on this node. A job registered inside a
+// job the agent already meters (a `jobcarbon run` in a Slurm job) is a sub-record: `parent` names
+// that job, and its energy is the share of the parent's already charged there (never a second
+// charge; no ledger record of its own).
+struct JobReport {
+  JobKey key;
+  std::optional<JobKey> parent;
+  // Energy charged per domain (the names of sensors::domain_name), as the ledger keeps them.
+  Microjoules gpu, cpu, dram, node, estimated_cpu, estimated_memory;
+  Microjoules machine;      // the whole node over the job's lifetime
+  Microjoules unallocated;  // what no job used over its lifetime
+  std::int64_t cpu_time_us = 0;
+  double co2_kg = 0.0;      // finite, never negative
+  double pue = 1.0;         // [1, 3]
+  double kg_per_kwh = 0.0;  // the energy-weighted mean intensity, [0, 2]
+  bool operator==(const JobReport&) const = default;
+};
+
+using Message = std::variant<JobStart, JobEnd, StatusRequest, Ok, Error, StatusReply, JobReport>;
 
 // Why a line is not a valid message.
 struct ProtocolError {
@@ -115,7 +134,7 @@ struct ProtocolError {
 };
 
 // Return the wire "type" of a message ("job_start", "job_end", "status", "ok", "error",
-// "status_reply").
+// "status_reply", "job_report").
 std::string_view type_name(const Message& message);
 
 // Return message as one line of JSON ending in '\n'. Strings are expected to be UTF-8; invalid

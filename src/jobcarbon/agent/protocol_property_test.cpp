@@ -84,7 +84,7 @@ class Generator {
                   between(0, 1) ? "batch" : word() + "0"};
   }
   Message message() {
-    switch (between(0, 5)) {
+    switch (between(0, 6)) {
       case 0: {
         JobStart s{key(), word() + "u", between(0, kMaxUid), word(), {},
                    "",    {},           between(0, 1) == 1,  {}};
@@ -105,6 +105,20 @@ class Generator {
         return Ok{};
       case 4:
         return Error{word() + "e", word()};
+      case 5: {
+        JobReport r;
+        r.key = key();
+        if (between(0, 1)) r.parent = key();
+        r.gpu = Microjoules(between(0, INT64_MAX));
+        r.cpu = Microjoules(between(0, 1'000'000));
+        r.dram = Microjoules(between(0, 1'000));
+        r.machine = Microjoules(between(0, INT64_MAX));
+        r.cpu_time_us = between(0, 1'000'000'000);
+        r.co2_kg = std::ldexp(static_cast<double>(between(0, 1 << 30)), between(-40, 10));
+        r.pue = 1.0 + static_cast<double>(between(0, 200)) / 100;
+        r.kg_per_kwh = static_cast<double>(between(0, 2000)) / 1000;
+        return r;
+      }
       default: {
         StatusReply r;
         for (auto n = between(0, 3); n > 0; --n) {

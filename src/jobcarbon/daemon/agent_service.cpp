@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <fstream>
+
 #include <fmt/format.h>
 
 #include <jobcarbon/agent/durable_file.hpp>
@@ -219,6 +221,40 @@ std::string AgentService::reply(const agent::Message& m) const {
   return agent::serialize(m);
 }
 
+std::optional<agent::JobKey> AgentService::parent_of(const agent::JobStart& job) const {
+  // Only a registration by processes can lie inside another job; a Slurm job (by cgroup) is
+  // always top-level.
+  if (job.pids.empty() || !job.cgroup.empty()) return std::nullopt;
+  const auto pid = static_cast<pid_t>(job.pids.front());
+  const auto cg = agent::cgroup_of_pid(config_.proc_root, pid);
+  for (const auto& j : engine_.jobs()) {
+    if (j.parent) continue;
+    // Inside a job's cgroup (a `jobcarbon run` in a Slurm job's step).
+    if (cg && !j.job.cgroup.empty() &&
+        (*cg == j.job.cgroup || cg->starts_with(j.job.cgroup + "/"))) {
+      return j.job.key;
+    }
+  }
+  // A descendant of a job known by its processes (a `jobcarbon run` within a `jobcarbon run`).
+  pid_t p = pid;
+  for (int depth = 0; depth < 64 && p > 1; ++depth) {
+    std::ifstream in(config_.proc_root / std::to_string(p) / "stat");
+    std::string line;
+    std::getline(in, line);
+    const auto st = os::parse_proc_stat(line);
+    if (!st) break;
+    p = st->ppid;
+    for (const auto& j : engine_.jobs()) {
+      if (j.parent || j.job.pids.empty()) continue;
+      if (std::find(j.job.pids.begin(), j.job.pids.end(), static_cast<std::int64_t>(p)) !=
+          j.job.pids.end()) {
+        return j.job.key;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 std::string AgentService::handle(const agent::PeerCred& peer, const agent::Frame& frame) {
   if (!frame) {
     return reply(agent::Error{"too_long", agent::describe(frame.error(), agent::kMaxMessageBytes)});
@@ -233,7 +269,7 @@ std::string AgentService::handle(const agent::PeerCred& peer, const agent::Frame
     return reply(agent::Error{unknown ? "unknown_job" : "forbidden", ok.error()});
   }
   if (const auto* start = std::get_if<agent::JobStart>(&*parsed)) {
-    const auto r = engine_.job_start(*start);
+    const auto r = engine_.job_start(*start, parent_of(*start));
     after_change();
     if (!r) return reply(r.error());
     return reply(agent::Ok{});
@@ -242,7 +278,7 @@ std::string AgentService::handle(const agent::PeerCred& peer, const agent::Frame
     const auto r = engine_.job_end(*end);
     after_change();
     if (!r) return reply(r.error());
-    return reply(agent::Ok{});
+    return reply(*r);
   }
   if (std::holds_alternative<agent::StatusRequest>(*parsed)) {
     agent::StatusReply all = engine_.status();

@@ -78,6 +78,9 @@ class AgentService {
   void deliver();
   void publish();
   std::string reply(const agent::Message& m) const;
+  // Return the registered job that this registration lies within (by cgroup or process
+  // ancestry), making it a sub-record, or nullopt for a top-level job.
+  std::optional<agent::JobKey> parent_of(const agent::JobStart& job) const;
 
   agent::Engine& engine_;
   JobUsageReader& usage_;
