@@ -243,6 +243,8 @@ void Engine::end_gone_jobs() {
   const auto now = to_timestamp(clock_.wall());
   // Back to front, so that the indices stay valid while erasing.
   for (auto it = gone_.rbegin(); it != gone_.rend(); ++it) {
+    recently_gone_.push_back(report_of(jobs_[*it]));
+    if (recently_gone_.size() > 64) recently_gone_.pop_front();
     if (!jobs_[*it].parent) {
       outbox_.jobs.push_back(finish(jobs_[*it], now, -1,
                                     {"the job's processes (or cgroup) disappeared without a "
@@ -286,26 +288,18 @@ std::expected<void, Error> Engine::job_start(const JobStart& job,
 std::expected<JobReport, Error> Engine::job_end(const JobEnd& end) {
   const auto has_key = [&](const JobState& j) { return j.job.key == end.key; };
   if (std::find_if(jobs_.begin(), jobs_.end(), has_key) == jobs_.end()) {
-    // Ended at a boundary already (its processes were gone): take the exit code from the message.
-    for (auto& r : outbox_.jobs) {
-      if (r.cluster == end.key.cluster && r.job_id == end.key.job_id &&
-          ledger::to_us(r.submit_time) == end.key.submit_time_us && r.step == end.key.step) {
-        r.exit_code = static_cast<int>(end.exit_code);
-        JobReport rep;
-        rep.key = end.key;
-        rep.gpu = r.energy.gpu;
-        rep.cpu = r.energy.cpu;
-        rep.dram = r.energy.dram;
-        rep.node = r.energy.node;
-        rep.estimated_cpu = r.energy.estimated_cpu;
-        rep.estimated_memory = r.energy.estimated_memory;
-        rep.machine = r.machine_energy;
-        rep.unallocated = r.unallocated_energy;
-        rep.co2_kg = r.co2_kg;
-        rep.pue = r.pue;
-        rep.kg_per_kwh = std::clamp(r.intensity_kg_per_kwh, 0.0, 2.0);
-        return rep;
+    // Ended at a boundary already (its processes or cgroup were gone before the message came):
+    // answer with what it was charged. The exit code goes into the record only while the
+    // record is still in the outbox; once spooled it stays -1 (unknown).
+    for (const auto& rep : recently_gone_) {
+      if (rep.key != end.key) continue;
+      for (auto& r : outbox_.jobs) {
+        if (r.cluster == end.key.cluster && r.job_id == end.key.job_id &&
+            ledger::to_us(r.submit_time) == end.key.submit_time_us && r.step == end.key.step) {
+          r.exit_code = static_cast<int>(end.exit_code);
+        }
       }
+      return rep;
     }
     return std::unexpected(
         Error{"unknown_job", fmt::format("unknown job {} step {}", end.key.job_id, end.key.step)});
@@ -327,18 +321,22 @@ std::expected<JobReport, Error> Engine::job_end(const JobEnd& end) {
   return rep;
 }
 
+namespace {
+
+DomainsUj domains_of(const attribution::DomainEnergy& e) {
+  return DomainsUj{e[Domain::kGpu],  e[Domain::kCpuPackage],   e[Domain::kDram],
+                   e[Domain::kNode], e[Domain::kEstimatedCpu], e[Domain::kEstimatedMemory]};
+}
+
+}  // namespace
+
 JobReport Engine::report_of(const JobState& j) const {
   JobReport r;
   r.key = j.job.key;
   r.parent = j.parent;
-  r.gpu = j.charged[Domain::kGpu];
-  r.cpu = j.charged[Domain::kCpuPackage];
-  r.dram = j.charged[Domain::kDram];
-  r.node = j.charged[Domain::kNode];
-  r.estimated_cpu = j.charged[Domain::kEstimatedCpu];
-  r.estimated_memory = j.charged[Domain::kEstimatedMemory];
-  r.machine = j.machine.total();
-  r.unallocated = j.unallocated.total();
+  r.charged = domains_of(j.charged);
+  r.machine = domains_of(j.machine);
+  r.unallocated = domains_of(j.unallocated);
   r.cpu_time_us = std::chrono::duration_cast<std::chrono::microseconds>(j.cpu_time).count();
   r.co2_kg = std::max(0.0, j.co2_kg);
   r.pue = std::clamp(carbon_.pue, 1.0, 3.0);

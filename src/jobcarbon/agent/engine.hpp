@@ -6,6 +6,7 @@
 // sensors. docs/agent-design.md explains the choices.
 #pragma once
 
+#include <deque>
 #include <expected>
 #include <functional>
 #include <optional>
@@ -184,6 +185,7 @@ class Engine {
   std::string boot_id_;
   std::optional<ledger::NodeIdle> idle_open_;
   Outbox outbox_;
+  std::deque<JobReport> recently_gone_;  // ended at a boundary; a late job_end gets this
   attribution::DomainEnergy machine_total_;
   attribution::DomainEnergy unallocated_total_;
   attribution::DomainEnergy idle_total_;

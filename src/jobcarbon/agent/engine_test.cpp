@@ -392,9 +392,9 @@ TEST_F(Fixture, ASubRecordGetsItsShareOfTheParentAndIsNeverChargedAgain) {
   ASSERT_TRUE(rep);
   ASSERT_TRUE(rep->parent.has_value());
   EXPECT_EQ(*rep->parent, parent.key);
-  EXPECT_EQ(rep->gpu, Microjoules(200'000'000));  // half of the parent's 400 J
-  EXPECT_EQ(rep->cpu, Microjoules(10'000'000));   // half of the parent's 20 J
-  EXPECT_EQ(rep->machine, Microjoules(440'000'000));
+  EXPECT_EQ(rep->charged.gpu, Microjoules(200'000'000));  // half of the parent's 400 J
+  EXPECT_EQ(rep->charged.cpu, Microjoules(10'000'000));   // half of the parent's 20 J
+  EXPECT_EQ(rep->machine.total(), Microjoules(440'000'000));
   EXPECT_TRUE(e.outbox().jobs.empty());  // no record of its own
   EXPECT_EQ(e.metrics().jobs.size(), 1u);
   const auto whole = e.job_end(JobEnd{parent.key, 0, 1'800'000'000'000'000});

@@ -258,6 +258,33 @@ Result<double> number(Fields& f, std::string_view name, double lo, double hi) {
   return v->get<double>();
 }
 
+Result<DomainsUj> domains(Fields& f, std::string_view name) {
+  const json* d = nullptr;
+  JOBCARBON_TRY(d, f.require(name));
+  if (!d->is_object()) return invalid(f.path(name), "must be an object");
+  Fields df(*d, f.path(name));
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  DomainsUj m;
+  JOBCARBON_TRY(m.gpu.value, required_integer(df, "gpu", 0, kMax));
+  JOBCARBON_TRY(m.cpu.value, required_integer(df, "cpu", 0, kMax));
+  JOBCARBON_TRY(m.dram.value, required_integer(df, "dram", 0, kMax));
+  JOBCARBON_TRY(m.node.value, required_integer(df, "node", 0, kMax));
+  JOBCARBON_TRY(m.estimated_cpu.value, required_integer(df, "estimated_cpu", 0, kMax));
+  JOBCARBON_TRY(m.estimated_memory.value, required_integer(df, "estimated_memory", 0, kMax));
+  auto others = df.no_others(name);
+  if (!others) return std::unexpected(others.error());
+  return m;
+}
+
+ojson domains_json(const DomainsUj& m) {
+  return ojson{{"gpu", m.gpu.value},
+               {"cpu", m.cpu.value},
+               {"dram", m.dram.value},
+               {"node", m.node.value},
+               {"estimated_cpu", m.estimated_cpu.value},
+               {"estimated_memory", m.estimated_memory.value}};
+}
+
 Result<Message> parse_job_report(Fields& f) {
   JobReport m;
   JOBCARBON_TRY(m.key, job_key(f));
@@ -270,21 +297,10 @@ Result<Message> parse_job_report(Fields& f) {
     if (!others) return std::unexpected(others.error());
     m.parent = k;
   }
-  const json* d = nullptr;
-  JOBCARBON_TRY(d, f.require("domains_uj"));
-  if (!d->is_object()) return invalid("domains_uj", "must be an object");
-  Fields df(*d, "domains_uj");
   constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
-  JOBCARBON_TRY(m.gpu.value, required_integer(df, "gpu", 0, kMax));
-  JOBCARBON_TRY(m.cpu.value, required_integer(df, "cpu", 0, kMax));
-  JOBCARBON_TRY(m.dram.value, required_integer(df, "dram", 0, kMax));
-  JOBCARBON_TRY(m.node.value, required_integer(df, "node", 0, kMax));
-  JOBCARBON_TRY(m.estimated_cpu.value, required_integer(df, "estimated_cpu", 0, kMax));
-  JOBCARBON_TRY(m.estimated_memory.value, required_integer(df, "estimated_memory", 0, kMax));
-  auto others = df.no_others("domains_uj");
-  if (!others) return std::unexpected(others.error());
-  JOBCARBON_TRY(m.machine.value, required_integer(f, "machine_energy_uj", 0, kMax));
-  JOBCARBON_TRY(m.unallocated.value, required_integer(f, "unallocated_energy_uj", 0, kMax));
+  JOBCARBON_TRY(m.charged, domains(f, "domains_uj"));
+  JOBCARBON_TRY(m.machine, domains(f, "machine_domains_uj"));
+  JOBCARBON_TRY(m.unallocated, domains(f, "unallocated_domains_uj"));
   JOBCARBON_TRY(m.cpu_time_us, required_integer(f, "cpu_time_us", 0, kMax));
   JOBCARBON_TRY(m.co2_kg, number(f, "co2_kg", 0, std::numeric_limits<double>::max()));
   JOBCARBON_TRY(m.pue, number(f, "pue", 1, 3));
@@ -344,14 +360,9 @@ ojson to_json(const Message& message) {
           } else {
             out["parent"] = nullptr;
           }
-          out["domains_uj"] = ojson{{"gpu", m.gpu.value},
-                                    {"cpu", m.cpu.value},
-                                    {"dram", m.dram.value},
-                                    {"node", m.node.value},
-                                    {"estimated_cpu", m.estimated_cpu.value},
-                                    {"estimated_memory", m.estimated_memory.value}};
-          out["machine_energy_uj"] = m.machine.value;
-          out["unallocated_energy_uj"] = m.unallocated.value;
+          out["domains_uj"] = domains_json(m.charged);
+          out["machine_domains_uj"] = domains_json(m.machine);
+          out["unallocated_domains_uj"] = domains_json(m.unallocated);
           out["cpu_time_us"] = m.cpu_time_us;
           out["co2_kg"] = m.co2_kg;
           out["pue"] = m.pue;

@@ -106,13 +106,19 @@ struct StatusReply {
 // job the agent already meters (a `jobcarbon run` in a Slurm job) is a sub-record: `parent` names
 // that job, and its energy is the share of the parent's already charged there (never a second
 // charge; no ledger record of its own).
+// Energy per domain (the names of sensors::domain_name), as the ledger keeps them.
+struct DomainsUj {
+  Microjoules gpu, cpu, dram, node, estimated_cpu, estimated_memory;
+  Microjoules total() const { return gpu + cpu + dram + node + estimated_cpu + estimated_memory; }
+  bool operator==(const DomainsUj&) const = default;
+};
+
 struct JobReport {
   JobKey key;
   std::optional<JobKey> parent;
-  // Energy charged per domain (the names of sensors::domain_name), as the ledger keeps them.
-  Microjoules gpu, cpu, dram, node, estimated_cpu, estimated_memory;
-  Microjoules machine;      // the whole node over the job's lifetime
-  Microjoules unallocated;  // what no job used over its lifetime
+  DomainsUj charged;      // "domains_uj": charged to the job
+  DomainsUj machine;      // "machine_domains_uj": the whole node over the job's lifetime
+  DomainsUj unallocated;  // "unallocated_domains_uj": what no job used over its lifetime
   std::int64_t cpu_time_us = 0;
   double co2_kg = 0.0;      // finite, never negative
   double pue = 1.0;         // [1, 3]

@@ -109,10 +109,10 @@ class Generator {
         JobReport r;
         r.key = key();
         if (between(0, 1)) r.parent = key();
-        r.gpu = Microjoules(between(0, INT64_MAX));
-        r.cpu = Microjoules(between(0, 1'000'000));
-        r.dram = Microjoules(between(0, 1'000));
-        r.machine = Microjoules(between(0, INT64_MAX));
+        r.charged.gpu = Microjoules(between(0, INT64_MAX));
+        r.charged.cpu = Microjoules(between(0, 1'000'000));
+        r.machine.dram = Microjoules(between(0, 1'000));
+        r.unallocated.node = Microjoules(between(0, INT64_MAX));
         r.cpu_time_us = between(0, 1'000'000'000);
         r.co2_kg = std::ldexp(static_cast<double>(between(0, 1 << 30)), between(-40, 10));
         r.pue = 1.0 + static_cast<double>(between(0, 200)) / 100;
