@@ -16,6 +16,7 @@
 
 #include <jobcarbon/carbon/equivalents.hpp>
 #include <jobcarbon/carbon/footprint.hpp>
+#include <jobcarbon/cli/agent_run.hpp>
 #include <jobcarbon/cli/carbon_options.hpp>
 #include <jobcarbon/cli/config_loading.hpp>
 #include <jobcarbon/cli/metered_run.hpp>
@@ -38,6 +39,8 @@ struct RunFlags {
   std::vector<std::string> tags;
   std::optional<std::string> work;
   bool no_ledger = false;
+  bool no_agent = false;
+  std::optional<std::string> agent_socket;
   bool quiet = false;
   std::string live = "auto";
 };
@@ -257,17 +260,48 @@ int run(const RunFlags& flags) {
   WorkFile work_file;
   if (!work_file.path().empty()) ::setenv("JOBCARBON_WORK_FILE", work_file.path().c_str(), 1);
 
-  MeteredRunResult result = metered_run(std::move(setup), clock);
+  const auto submit = clock.wall();
+  const std::string job_id = fmt::format(
+      "local-{}-{}",
+      std::chrono::duration_cast<std::chrono::seconds>(submit.time_since_epoch()).count(),
+      ::getpid());
+  // One reader per node: when a node agent runs, it meters the run (docs/agent-design.md).
+  std::optional<AgentRunOutcome> via_agent;
+  std::string agent_note;
+  if (!flags.no_agent) {
+    AgentRunSetup as;
+    as.socket = flags.agent_socket.value_or(
+        settings.agent_socket.value_or(std::string(agent::kDefaultAgentSocket)));
+    as.command = flags.command;
+    as.key = agent::JobKey{
+        "local", job_id,
+        std::chrono::duration_cast<std::chrono::microseconds>(submit.time_since_epoch()).count(),
+        "run"};
+    as.user = user_name();
+    as.uid = ::getuid();
+    as.account = settings.account.value_or("");
+    as.gpus = job_gpus;
+    as.exclusive = setup.exclusive;
+    as.tags = tags;
+    as.live = setup.live;
+    as.proc_root = paths.proc_root;
+    auto outcome = agent_metered_run(as, clock);
+    if (outcome.kind == AgentRunOutcome::Kind::kRan) {
+      via_agent = std::move(outcome);
+    } else if (outcome.kind == AgentRunOutcome::Kind::kRefused) {
+      agent_note = outcome.note + "; measured by this process instead";
+    }
+  }
+  MeteredRunResult result =
+      via_agent ? std::move(via_agent->result) : metered_run(std::move(setup), clock);
   if (!result.started) {
     fmt::print(stderr, "{}\n", result.spawn_error);
     return result.exit_code;
   }
 
   report::RunReport& r = result.report;
-  r.job_id = fmt::format(
-      "local-{}-{}",
-      std::chrono::duration_cast<std::chrono::seconds>(r.start.time_since_epoch()).count(),
-      ::getpid());
+  r.job_id = job_id;
+  if (!agent_note.empty()) r.notes.push_back(agent_note);
   r.account = settings.account.value_or("");
   r.work = stated_work;
   if (auto stated = work_file.read()) {
@@ -282,32 +316,46 @@ int run(const RunFlags& flags) {
       r.gpus.push_back(fmt::format("{} ({})", g.name, g.uuid));
     }
   }
-  r.scope =
-      r.exclusive
-          ? "exclusive (--exclusive): the whole machine is charged to this run"
-          : fmt::format(
-                "shared machine: charged {} and a share of CPU package and DRAM energy "
-                "equal to the command's CPU time over the machine's capacity (mean {:.1f}% "
-                "of {} CPUs); the rest is shown as unallocated",
-                all_gpus.empty() ? std::string("no GPU (none found)")
-                                 : fmt::format("{} of {} GPU{}", job_gpus.size(), all_gpus.size(),
-                                               all_gpus.size() == 1 ? "" : "s"),
-                r.cpu_share * 100, cpus);
-  r.pue = carbon_choice.pue;
+  if (!via_agent)
+    r.scope =
+        r.exclusive
+            ? "exclusive (--exclusive): the whole machine is charged to this run"
+            : fmt::format(
+                  "shared machine: charged {} and a share of CPU package and DRAM energy "
+                  "equal to the command's CPU time over the machine's capacity (mean {:.1f}% "
+                  "of {} CPUs); the rest is shown as unallocated",
+                  all_gpus.empty() ? std::string("no GPU (none found)")
+                                   : fmt::format("{} of {} GPU{}", job_gpus.size(), all_gpus.size(),
+                                                 all_gpus.size() == 1 ? "" : "s"),
+                  r.cpu_share * 100, cpus);
+  if (!via_agent) r.pue = carbon_choice.pue;
   r.facility_kwh = to_kwh(carbon::facility_energy(r.charged.total(), r.pue));
   const auto& first = footprint.first_intensity();
   const carbon::Intensity in =
       first ? *first : carbon_choice.source->at(r.start).value_or(carbon::Intensity{});
-  r.intensity.kg_per_kwh = footprint.mean_kg_per_kwh().value_or(in.kg_per_kwh);
-  r.intensity.zone = in.zone;
-  r.intensity.name = carbon_choice.zone_name;
-  r.intensity.dataset = in.dataset;
-  r.intensity.year = in.year;
-  r.intensity.basis = in.basis;
-  r.intensity.source = in.source;
-  r.intensity.world_default = in.is_default_world;
+  if (!via_agent) r.intensity.kg_per_kwh = footprint.mean_kg_per_kwh().value_or(in.kg_per_kwh);
+  if (!via_agent) {
+    r.intensity.zone = in.zone;
+    r.intensity.name = carbon_choice.zone_name;
+    r.intensity.dataset = in.dataset;
+    r.intensity.year = in.year;
+    r.intensity.basis = in.basis;
+    r.intensity.source = in.source;
+    r.intensity.world_default = in.is_default_world;
+  } else {
+    r.intensity.zone = "mean over the run";
+    r.intensity.name = "the node agent's configuration";
+  }
   if (!carbon_error.empty()) r.notes.push_back("carbon intensity: " + carbon_error);
-  for (auto& n : carbon_choice.notes) r.notes.push_back(std::move(n));
+  if (via_agent) {
+    // The agent charged the CO2 with its own configuration (intensity, PUE); the zone named
+    // here is this command's configuration, which may differ.
+    r.notes.push_back(
+        "CO2, PUE and the mean intensity are the node agent's (its configuration decides them)");
+  }
+  if (!via_agent) {
+    for (auto& n : carbon_choice.notes) r.notes.push_back(std::move(n));
+  }
   for (auto& w : selection_warnings) r.notes.push_back("GPU selection: " + w);
 
   auto equivalents = carbon::EquivalentsTable::load_embedded();
@@ -322,6 +370,14 @@ int run(const RunFlags& flags) {
   int status = result.exit_code;
   // The record and the report are written whatever the command's fate; a failure to write them
   // is reported, and the command's own status is kept for the caller (a scheduler, a script).
+  if (store && via_agent) {
+    // Never twice: the agent writes the record (or, for a sub-record, the parent job's).
+    r.notes.push_back(via_agent->parent ? "not recorded as a charge: the energy is part of job " +
+                                              via_agent->parent->job_id + "'s record"
+                                        : "recorded by the node agent in its ledger, not in " +
+                                              store->describe());
+    store.reset();
+  }
   if (store) {
     // The ledger's copy of the report holds the command only as store-command allows.
     nlohmann::json stored = json;
@@ -371,6 +427,11 @@ void add_run_command(CLI::App& app, int& exit_code) {
                   "Ledger path (default $XDG_DATA_HOME/jobcarbon/ledger.db or "
                   "~/.local/share/jobcarbon/ledger.db; env JOBCARBON_LEDGER)");
   cmd->add_flag("--no-ledger", flags->no_ledger, "Do not record the run in the ledger");
+  cmd->add_flag("--no-agent", flags->no_agent,
+                "Measure in this process even when a node agent (jobcarbond) runs");
+  cmd->add_option("--agent-socket", flags->agent_socket,
+                  "The node agent's socket (default: agent-socket of the configuration, else "
+                  "/run/jobcarbon/agent.sock)");
   cmd->add_option("--json", flags->json_path, "Also write the report as JSON to FILE");
   cmd->add_flag("-q,--quiet", flags->quiet, "No report on stderr (JSON and ledger still written)");
   cmd->add_option("--live", flags->live, "Live status line: auto (on a terminal), always, never")
