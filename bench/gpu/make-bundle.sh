@@ -17,16 +17,19 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 BIN=$SRC/build/jobcarbon
+DAEMON=
 OUT=$SRC/build-gpu-bundle
 while (($#)); do
   case $1 in
     --jobcarbon) BIN=$2; shift ;;
+    --jobcarbond) DAEMON=$2; shift ;;
     --out) OUT=$2; shift ;;
     -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "make-bundle.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+DAEMON=${DAEMON:-$(dirname "$BIN")/jobcarbond}
 [[ -x $BIN ]] || { echo "make-bundle.sh: no jobcarbon binary at $BIN (build it, or --jobcarbon)" >&2; exit 1; }
 if [[ -e $OUT && ! -f $OUT/.jobcarbon-bundle && -n $(ls -A "$OUT") ]]; then
   echo "make-bundle.sh: $OUT exists and is not a bundle; refusing to replace it" >&2
@@ -54,7 +57,7 @@ while read -r first arrow path _; do
     echo "make-bundle.sh: ldd cannot resolve $first" >&2
     exit 1
   fi
-done < <(ldd "$BIN")
+done < <(ldd "$BIN"; if [[ -x $DAEMON ]]; then ldd "$DAEMON"; fi)
 [[ -n $loader && -n $libc ]] || { echo "make-bundle.sh: no loader or libc in ldd $BIN" >&2; exit 1; }
 cp -L "$loader" "$OUT/lib/$(basename "$loader")"
 # The rest of glibc, from libc's own directory, whether or not jobcarbon needs them: a library
@@ -77,9 +80,19 @@ here=\$(cd "\$here" && pwd)
 exec "\$here/lib/$LOADER_NAME" --argv0 jobcarbon --library-path "\$here/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" "\$here/jobcarbon" "\$@"
 EOF
 chmod 0755 "$OUT/jobcarbon.sh"
+# The node agent, when built beside jobcarbon: the same way, with its own wrapper.
+if [[ -x $DAEMON ]]; then
+  cp "$DAEMON" "$OUT/jobcarbond"
+  strip --strip-all "$OUT/jobcarbond"
+  chmod 0755 "$OUT/jobcarbond"
+  sed -e 's/--argv0 jobcarbon /--argv0 jobcarbond /' -e 's|"\$here/jobcarbon" "\$@"|"\$here/jobcarbond" "\$@"|' \
+    "$OUT/jobcarbon.sh" >"$OUT/jobcarbond.sh"
+  chmod 0755 "$OUT/jobcarbond.sh"
+fi
 
 # The validation scripts travel with the bundle.
-cp "$HERE/validate.sh" "$HERE/validate.py" "$HERE/nvml_reader.py" "$HERE/train_resnet50.py" "$OUT/"
+cp "$HERE/validate.sh" "$HERE/validate.py" "$HERE/nvml_reader.py" "$HERE/train_resnet50.py" \
+  "$HERE/agent_validate.py" "$OUT/"
 {
   echo "jobcarbon bundle made $(date -u +%Y-%m-%dT%H:%M:%SZ) from $BIN"
   echo "glibc: $(ldd --version | head -1)"

@@ -257,6 +257,9 @@ std::optional<agent::JobKey> AgentService::parent_of(const agent::JobStart& job)
 
 std::string AgentService::handle(const agent::PeerCred& peer, const agent::Frame& frame) {
   if (!frame) {
+    // A line cut off by the peer's close is dropped (docs/agent-protocol.md): nobody is left to
+    // read a reply about it.
+    if (frame.error() == agent::FrameError::truncated) return "";
     return reply(agent::Error{"too_long", agent::describe(frame.error(), agent::kMaxMessageBytes)});
   }
   const auto parsed = agent::parse(*frame);

@@ -150,9 +150,18 @@ int run_agent(const daemon::DaemonConfig& cfg) {
     // Bounded request sizes and timeouts: a client that sends garbage or never finishes costs a
     // worker thread for at most a few seconds and never touches sampling.
     http.set_payload_max_length(64 * 1024);
-    http.set_read_timeout(5, 0);
-    http.set_write_timeout(5, 0);
-    http.set_keep_alive_timeout(5);
+    // Short timeouts: each open connection holds a worker until it finishes or times out, so a
+    // few clients that send half a request (slowloris) delay scrapes by about these seconds
+    // (tests/e2e/agent_metrics_test.sh). Prometheus sends its request at once.
+    http.set_read_timeout(1, 0);
+    http.set_write_timeout(2, 0);
+    http.set_keep_alive_timeout(2);
+    // The accept loop wakes this often only to notice stop(): 10 ms (the library's default) is
+    // 100 wake-ups a second for nothing (docs/benchmarks.md, "Agent").
+    http.set_idle_interval(1, 0);
+    // Prometheus scrapes one request at a time; a few workers serve it and the odd curl. Each
+    // idle worker is a thread stack of RSS (the library's default is 8 or more).
+    http.new_task_queue = [] { return new httplib::ThreadPool(8); };
     if (!http.bind_to_port(*cfg.metrics_host, cfg.metrics_port)) {
       log_line(fmt::format("metrics: cannot listen on {}:{}", *cfg.metrics_host, cfg.metrics_port));
       return 1;
@@ -171,7 +180,11 @@ int run_agent(const daemon::DaemonConfig& cfg) {
     return service.handle(p, f);
   };
   auto next_counter = clock.monotonic() + cfg.counter_interval;
-  auto next_power = clock.monotonic() + cfg.power_interval;
+  // Without power-only sensors there is nothing to read between boundaries: no wake-ups for it.
+  bool any_power_only = false;
+  for (std::size_t s = 0; s < meter.sensor_count(); ++s) any_power_only |= meter.power_only(s);
+  const Duration power_interval = any_power_only ? cfg.power_interval : cfg.counter_interval;
+  auto next_power = clock.monotonic() + power_interval;
   while (!g_stop) {
     const auto now = clock.monotonic();
     const auto due = std::min(next_counter, next_power);
@@ -181,11 +194,11 @@ int run_agent(const daemon::DaemonConfig& cfg) {
       service.counter_tick();
       next_counter += cfg.counter_interval;
       if (next_counter < after) next_counter = after + cfg.counter_interval;
-      next_power = after + cfg.power_interval;
+      next_power = after + power_interval;
     } else if (after >= next_power) {
       service.power_tick();
-      next_power += cfg.power_interval;
-      if (next_power < after) next_power = after + cfg.power_interval;
+      next_power += power_interval;
+      if (next_power < after) next_power = after + power_interval;
     }
   }
   log_line("stopping: the running jobs stay in the journal and continue at the next start");
