@@ -16,6 +16,7 @@ agent-socket = "$sock"
 state-dir = "$T/state"
 metrics-address = "none"
 counter-interval = 0.2
+journal-interval = 0
 powercap-root = "$root/class/powercap"
 hwmon-root = "$T/none"
 nvml-lib = "$T/no-nvml.so"

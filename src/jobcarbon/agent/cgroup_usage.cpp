@@ -207,8 +207,14 @@ std::expected<CgroupVersion, std::string> CgroupReader::version() const {
 
 std::expected<CgroupUsage, std::string> CgroupReader::read(std::string_view cgroup) const {
   if (auto ok = check_cgroup_path(cgroup); !ok) return std::unexpected(ok.error());
-  const auto v = version();
-  if (!v) return std::unexpected(v.error());
+  // The layout does not change while the machine runs: found once (two stats per job and
+  // boundary otherwise, docs/benchmarks.md "Agent"); an error is looked into again next time.
+  if (!layout_) {
+    const auto found = version();
+    if (!found) return std::unexpected(found.error());
+    layout_ = *found;
+  }
+  const std::expected<CgroupVersion, std::string> v = *layout_;
   CgroupUsage usage;
   fs::path memory_file;
   if (*v == CgroupVersion::v2) {

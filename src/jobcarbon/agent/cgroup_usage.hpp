@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -63,8 +64,8 @@ std::expected<std::string, std::string> parse_proc_cgroup(std::string_view text,
 std::expected<std::string, std::string> cgroup_of_pid(const std::filesystem::path& proc_root,
                                                       pid_t pid);
 
-// Reads cgroups under one mounted cgroup root. Stateless: every call looks at the file system
-// again, so it is safe from several threads.
+// Reads cgroups under one mounted cgroup root. Remembers the layout (v1 or v2) once found;
+// everything else is read from the file system at every call. Not thread-safe (one per thread).
 class CgroupReader {
  public:
   // Read cgroups under root ("/sys/fs/cgroup", or a fixture tree).
@@ -88,6 +89,7 @@ class CgroupReader {
 
  private:
   std::filesystem::path root_;
+  mutable std::optional<CgroupVersion> layout_;  // version() once it succeeded
 };
 
 // Return the cgroup of Slurm job job_id (decimal digits) under root, relative to root with a

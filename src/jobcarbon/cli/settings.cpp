@@ -82,6 +82,8 @@ constexpr std::array kKeys{
         "must be between 0.01 and 60 seconds"},
     Key{"running-update-interval", &Settings::running_update_interval_s, Check::kNumber, 1.0,
         86400.0, "must be between 1 and 86400 seconds"},
+    Key{"journal-interval", &Settings::journal_interval_s, Check::kNumber, 0.0, 3600.0,
+        "must be between 0 (every boundary) and 3600 seconds"},
     Key{"cluster", &Settings::cluster, Check::kText},
     Key{"node-name", &Settings::node_name, Check::kText},
     Key{"slurm-user", &Settings::slurm_user, Check::kText},

@@ -37,6 +37,7 @@ struct Settings {
   std::optional<double> counter_interval_s;    // counter-interval: [0.1, 3600] s
   std::optional<double> power_interval_s;      // power-interval: [0.01, 60] s
   std::optional<double> running_update_interval_s;  // running-update-interval: [1, 86400] s
+  std::optional<double> journal_interval_s;         // journal-interval: [0, 3600] s
   std::optional<std::string> cluster;               // cluster: the cluster's name in the ledger
   std::optional<std::string> node_name;             // node-name: this node's name in the ledger
   std::optional<std::string> slurm_user;            // slurm-user: SlurmdUser when it is not root

@@ -128,7 +128,8 @@ TEST(ParseSettingsErrors, UnknownKeyWithNothingCloseListsTheKeys) {
             "dataset, intensity, pue, ledger, interval, exclusive, account, powercap-root, "
             "hwmon-root, nvml-lib, intensity-series, store-command, agent-socket, "
             "metrics-address, state-dir, counter-interval, power-interval, "
-            "running-update-interval, cluster, node-name, slurm-user, cgroup-root, proc-root)");
+            "running-update-interval, journal-interval, cluster, node-name, slurm-user, "
+            "cgroup-root, proc-root)");
 }
 
 TEST(ParseSettingsErrors, StoreCommandIsOneOfThreeWords) {
@@ -626,7 +627,7 @@ TEST(SettingsKeys, EveryKeyIsDocumented) {
   ASSERT_TRUE(in) << "docs/configuration.md is missing";
   std::stringstream doc;
   doc << in.rdbuf();
-  ASSERT_EQ(settings_keys().size(), 25u);
+  ASSERT_EQ(settings_keys().size(), 26u);
   for (const std::string_view key : settings_keys()) {
     EXPECT_THAT(doc.str(), HasSubstr(fmt::format("| `{}` |", key))) << "no table row for " << key;
   }

@@ -114,7 +114,7 @@ std::vector<std::string> AgentService::start(const std::string& boot_id) {
   auto notes = engine_.start(journal, boot_id);
   for (const auto& n : notes) config_.log(n);
   next_running_update_ = clock_.monotonic();
-  after_change();
+  after_change(true);
   return notes;
 }
 
@@ -200,8 +200,13 @@ agent::MetricsSnapshot AgentService::snapshot() const {
   return snapshot_;
 }
 
-void AgentService::after_change() {
-  persist();
+void AgentService::after_change(bool force_journal) {
+  const auto now = clock_.monotonic();
+  if (force_journal || !engine_.outbox().empty() || !last_persist_ ||
+      now - *last_persist_ >= config_.journal_interval) {
+    persist();
+    last_persist_ = now;
+  }
   deliver();
   usage_.retain(engine_.jobs());
   publish();
@@ -214,7 +219,7 @@ void AgentService::power_tick() {
 
 void AgentService::counter_tick() {
   engine_.boundary();
-  after_change();
+  after_change(false);
 }
 
 std::string AgentService::reply(const agent::Message& m) const {
@@ -273,13 +278,13 @@ std::string AgentService::handle(const agent::PeerCred& peer, const agent::Frame
   }
   if (const auto* start = std::get_if<agent::JobStart>(&*parsed)) {
     const auto r = engine_.job_start(*start, parent_of(*start));
-    after_change();
+    after_change(true);
     if (!r) return reply(r.error());
     return reply(agent::Ok{});
   }
   if (const auto* end = std::get_if<agent::JobEnd>(&*parsed)) {
     const auto r = engine_.job_end(*end);
-    after_change();
+    after_change(true);
     if (!r) return reply(r.error());
     return reply(*r);
   }

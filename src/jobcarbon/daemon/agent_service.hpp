@@ -30,6 +30,8 @@ struct ServiceConfig {
   agent::AgentPolicy policy;
   Duration running_update_interval{std::chrono::seconds(60)};
   Duration ledger_retry_interval{std::chrono::seconds(30)};
+  // A boundary rewrites the journal at most this often (job starts and ends always do).
+  Duration journal_interval{std::chrono::seconds(1)};
   // Opens the ledger; called again after a failure (the ledger was down).
   std::function<std::expected<std::unique_ptr<ledger::Store>, std::string>()> open_ledger;
   std::function<void(const std::string&)> log;  // one line per event worth an operator's eye
@@ -73,7 +75,9 @@ class AgentService {
   const agent::Spool& spool() const { return spool_; }
 
  private:
-  void after_change();  // journal, spool, ledger, snapshot
+  // journal (when forced, when records are waiting, or every journal_interval), spool, ledger,
+  // snapshot
+  void after_change(bool force_journal);
   void persist();
   void deliver();
   void publish();
@@ -94,6 +98,7 @@ class AgentService {
   mutable std::mutex snapshot_mutex_;
   agent::MetricsSnapshot snapshot_;
   std::string last_persist_error_;
+  std::optional<os::MonoTime> last_persist_;
 };
 
 }  // namespace jobcarbon::daemon

@@ -84,6 +84,7 @@ DaemonConfig resolve_config(const DaemonFlags& flags) {
   if (s.counter_interval_s) c.counter_interval = secs(*s.counter_interval_s);
   if (s.power_interval_s) c.power_interval = secs(*s.power_interval_s);
   if (s.running_update_interval_s) c.running_update_interval = secs(*s.running_update_interval_s);
+  if (s.journal_interval_s) c.journal_interval = secs(*s.journal_interval_s);
   c.cluster = s.cluster.value_or("local");
   const fs::path proc_root = s.proc_root.value_or("/proc");
   c.node = s.node_name.value_or(os::Machine(proc_root).hostname());

@@ -41,6 +41,7 @@ struct DaemonConfig {
   Duration counter_interval{std::chrono::seconds(5)};
   Duration power_interval{std::chrono::milliseconds(100)};
   Duration running_update_interval{std::chrono::seconds(60)};
+  Duration journal_interval{std::chrono::seconds(1)};
   std::string cluster;
   std::string node;
   std::optional<uid_t> slurm_uid;

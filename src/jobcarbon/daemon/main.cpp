@@ -119,6 +119,7 @@ int run_agent(const daemon::DaemonConfig& cfg) {
   sc.cgroup_root = cfg.cgroup_root;
   sc.policy.slurm_uid = cfg.slurm_uid;
   sc.running_update_interval = cfg.running_update_interval;
+  sc.journal_interval = cfg.journal_interval;
   const std::string ledger_url = cfg.ledger;
   sc.open_ledger = [ledger_url]() { return ledger::open_store(ledger_url); };
   sc.log = log_line;
@@ -159,6 +160,9 @@ int run_agent(const daemon::DaemonConfig& cfg) {
     // The accept loop wakes this often only to notice stop(): 10 ms (the library's default) is
     // 100 wake-ups a second for nothing (docs/benchmarks.md, "Agent").
     http.set_idle_interval(1, 0);
+    // httplib writes headers and body in two sends: with Nagle and the client's delayed ACK a
+    // keep-alive scrape (Prometheus's) waited ~40 ms for nothing.
+    http.set_tcp_nodelay(true);
     // Prometheus scrapes one request at a time; a few workers serve it and the odd curl. Each
     // idle worker is a thread stack of RSS (the library's default is 8 or more).
     http.new_task_queue = [] { return new httplib::ThreadPool(8); };

@@ -169,7 +169,9 @@ void SocketServer::poll_once(Duration timeout, const Handler& handler) {
     if (!c->out.empty()) ev |= POLLOUT;
     fds.push_back({c->fd, ev, 0});
   }
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+  // Rounded up: rounded down, poll() returns before the tick is due and the caller spins on
+  // poll(0) until it is (most of the agent's CPU time before, docs/benchmarks.md "Agent").
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
   const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::max<long long>(0, ms)));
   const auto now = std::chrono::steady_clock::now();
   std::vector<bool> drop(clients_.size(), false);
