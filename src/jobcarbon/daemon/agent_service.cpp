@@ -190,6 +190,7 @@ void AgentService::deliver() {
 }
 
 void AgentService::publish() {
+  last_publish_ = clock_.monotonic();
   auto snap = engine_.metrics();
   std::lock_guard lock(snapshot_mutex_);
   snapshot_ = std::move(snap);
@@ -214,7 +215,10 @@ void AgentService::after_change(bool force_journal) {
 
 void AgentService::power_tick() {
   engine_.sample_power();
-  publish();
+  // The snapshot (strings for every channel and job) is most of a power tick's cost: refreshed
+  // at most once a second between boundaries, which is finer than any scrape interval.
+  const auto now = clock_.monotonic();
+  if (!last_publish_ || now - *last_publish_ >= std::chrono::seconds(1)) publish();
 }
 
 void AgentService::counter_tick() {

@@ -99,6 +99,7 @@ class AgentService {
   agent::MetricsSnapshot snapshot_;
   std::string last_persist_error_;
   std::optional<os::MonoTime> last_persist_;
+  std::optional<os::MonoTime> last_publish_;
 };
 
 }  // namespace jobcarbon::daemon
