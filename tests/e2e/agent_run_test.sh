@@ -17,6 +17,7 @@ state-dir = "$T/state"
 metrics-address = "none"
 counter-interval = 0.2
 journal-interval = 0
+running-update-interval = 1
 powercap-root = "$root/class/powercap"
 hwmon-root = "$T/none"
 nvml-lib = "$T/no-nvml.so"
@@ -91,6 +92,27 @@ expect_contains "an ordinary user's run is metered by the agent" "$T/user.txt" "
 "$JOBCARBON" jobs --ledger "$T/agent.db" --format json >"$T/agent-jobs.json"
 expect_eq "recorded without the account it could not claim" \
   "$(json "$T/agent-jobs.json" "[r['account'] for r in j if r['user'] == 'nobody']")" "['']"
+
+# --- a running job's provisional usage reaches the ledger about every running-update-interval,
+# so budgets see it; the final record replaces it.
+key='"cluster":"c1","job_id":"600","submit_time_us":'$(now_us)',"step":"batch"'
+sleep 30 &
+long=$!
+"$PY" "$T/send.py" "$sock" "{\"v\":1,\"type\":\"job_start\",$key,\"user\":\"root\",\"uid\":0,\"account\":\"vision\",\"exclusive\":true,\"pids\":[$long]}" >/dev/null
+start=$(cat "$pkg")
+echo $((start + 2000000)) >"$pkg"
+running=0
+for _ in $(seq 50); do
+  running=$("$JOBCARBON" jobs --running --ledger "$T/agent.db" --format json |
+    "$PY" -c 'import json,sys; print(sum(r["energy_uj"] for r in json.load(sys.stdin) if r["job_id"] == "600"))')
+  [[ $running -ge 2000000 ]] && break
+  sleep 0.2
+done
+expect_eq "the running job's usage so far is in the ledger" "$((running >= 2000000))" 1
+"$PY" "$T/send.py" "$sock" "{\"v\":1,\"type\":\"job_end\",$key,\"exit_code\":0,\"end_time_us\":$(now_us)}" >/dev/null
+kill $long
+expect_eq "and leaves the running list when the job ends" \
+  "$("$JOBCARBON" jobs --running --ledger "$T/agent.db" --format json | "$PY" -c 'import json,sys; print([r["job_id"] for r in json.load(sys.stdin)])')" "[]"
 
 # --- with no agent listening the run measures itself, as before.
 "$JOBCARBON" run --agent-socket "$T/nowhere.sock" --ledger "$T/own.db" --json "$T/self.json" \
