@@ -203,6 +203,8 @@ for sc in $SCENARIOS; do
   hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$AGENT_PID/status")
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status")
   threads=$(awk '/^Threads:/ {print $2}' "/proc/$AGENT_PID/status")
+  # Where the resident memory is: the agent's own (anonymous) or mapped files (libraries, binary).
+  grep -E '^(RssAnon|RssFile|RssShmem):' "/proc/$AGENT_PID/status" >"$OUT/$sc.rss"
   channels=$(grep -c "jobcarbond: channel " "$OUT/$sc.stderr" || true)
   if [[ $STRACE_S != 0 ]] && command -v strace >/dev/null; then
     timeout -s INT "$STRACE_S" strace -c -f -p "$AGENT_PID" -o "$OUT/$sc.strace" 2>/dev/null || true

@@ -7,7 +7,8 @@
 #   scripts/install-deps.sh --test   also the test and CI tools: clang-format, the sqlite3 shell,
 #                                    hyperfine (benchmarks), procps (ps/pgrep in end-to-end tests),
 #                                    PostgreSQL (the server the PostgreSQL ledger tests use),
-#                                    Prometheus (promtool checks the agent's metrics)
+#                                    Prometheus (promtool checks the agent's metrics), Slurm and
+#                                    munge (a one-host cluster for the Slurm tests)
 #
 # The demo list includes GoogleTest and Google Benchmark because a default configure (tests and
 # benchmarks ON) requires them. When every package is already installed nothing is run, so repeated
@@ -33,10 +34,12 @@ test_packages=(
   # the PostgreSQL ledger's tests run against a real local server (scripts/start-postgres.sh)
   postgresql
   prometheus # brings promtool: the agent's /metrics test runs `promtool check metrics`
+  # a real Slurm cluster on localhost for the Slurm integration tests (scripts/start-slurm.sh)
+  slurm-wlm slurmctld slurmd slurm-client munge libslurm-dev
 )
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 packages=("${demo_packages[@]}")

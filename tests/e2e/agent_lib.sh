@@ -27,11 +27,6 @@ agent_cleanup() {
 }
 trap agent_cleanup EXIT
 
-# free_port: print a TCP port that is free on 127.0.0.1 right now.
-free_port() {
-  "$PY" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
-}
-
 # tool ARGS...: run the Python tool below (socket client, /metrics reader, counter writer).
 tool() {
   "$PY" "$T/agent_tool.py" "$@"

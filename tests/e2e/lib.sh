@@ -50,6 +50,19 @@ expect_contains() {
   ok "$1"
 }
 
+# free_port: print a TCP port that is free on 127.0.0.1 right now.
+free_port() {
+  "$PY" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+
+# skip_unless_ci WHY: a test that needs a service or a package skips outside CI (saying why) and
+# fails under CI=true, where the project's scripts must have provided it.
+skip_unless_ci() {
+  if [[ "${CI:-}" == true ]]; then fail "$1 (CI=true)"; fi
+  echo "SKIP: $1"
+  exit 0
+}
+
 finish() {
   echo "$passed passed, 0 failed"
 }

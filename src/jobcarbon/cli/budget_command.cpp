@@ -1,5 +1,9 @@
 #include <jobcarbon/cli/budget_command.hpp>
 
+#include <signal.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <pwd.h>
 #include <unistd.h>
 
@@ -63,9 +67,46 @@ struct CheckFlags : Common {
   Settings carbon;  // --country/--zone/--intensity/--pue over the configuration
   std::optional<int> year;
   bool json = false;
+  std::optional<double> timeout_s;  // give up (exit 3) after this long
 };
 
 constexpr int kCannotDecide = 3;
+
+// What the SIGALRM handler writes before exiting: prepared before the alarm is armed, because a
+// signal handler may only call async-signal-safe functions (write, _exit).
+std::string g_timeout_text;
+
+extern "C" void on_check_timeout(int) {
+  [[maybe_unused]] const auto n =
+      ::write(STDOUT_FILENO, g_timeout_text.data(), g_timeout_text.size());
+  ::_exit(kCannotDecide);
+}
+
+// Arm a whole-process deadline for `budget check`: a slow or hung ledger (a PostgreSQL server that
+// does not answer) must not hold up the scheduler that waits for the decision.
+void arm_timeout(const CheckFlags& f) {
+  if (!f.timeout_s) return;
+  const double t = *f.timeout_s;
+  if (!(t > 0 && t <= 3600))
+    throw std::runtime_error("--timeout: must be between 0 and 3600 seconds");
+  const std::string why = fmt::format("no decision within {} s (--timeout)", t);
+  g_timeout_text = f.json ? nlohmann::json{{"decision", "unknown"},
+                                           {"message", why},
+                                           {"used_kg", nullptr},
+                                           {"limit_kg", nullptr},
+                                           {"estimate_kg", nullptr}}
+                                    .dump() +
+                                "\n"
+                          : "jobcarbon: cannot decide: " + why + "\n";
+  struct sigaction sa {};
+  sa.sa_handler = on_check_timeout;
+  ::sigaction(SIGALRM, &sa, nullptr);
+  itimerval it{};
+  it.it_value.tv_sec = static_cast<time_t>(t);
+  it.it_value.tv_usec =
+      static_cast<suseconds_t>((t - static_cast<double>(it.it_value.tv_sec)) * 1e6);
+  ::setitimer(ITIMER_REAL, &it, nullptr);
+}
 
 std::expected<std::string, std::string> ledger_url(const Common& c) {
   const Settings config = load_settings(c.config);
@@ -173,6 +214,7 @@ void show_budgets(const ShowFlags& f) {
 
 // Return the exit code; prints the verdict (text or JSON), or why no decision was possible.
 int check_budget(const CheckFlags& f) {
+  arm_timeout(f);
   const auto cannot_decide = [&f](const std::string& why) {
     if (f.json) {
       fmt::print("{}\n", nlohmann::json{{"decision", "unknown"},
@@ -352,6 +394,8 @@ void add_budget_command(CLI::App& app, int& exit_code) {
   c->add_option("--pue", check->carbon.pue, "PUE of the data centre (estimate)");
   c->add_option("--year", check->year, "Budget year (default: the current one)");
   c->add_flag("--json", check->json, "Print decision, message, used_kg, limit_kg, estimate_kg");
+  c->add_option("--timeout", check->timeout_s,
+                "Give up after this many seconds: exit 3, 'cannot decide' (for submission hooks)");
   c->callback([check, &exit_code]() { exit_code = check_budget(*check); });
 }
 
