@@ -6,7 +6,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <jobcarbon/report/record_energy.hpp>
 #include <jobcarbon/report/run_report.hpp>
+#include <jobcarbon/sensors/gpu_selection.hpp>
 
 namespace jobcarbon::agent {
 
@@ -111,12 +113,7 @@ void Engine::accumulate(const energy::Interval& iv) {
     have_pending_ = true;
     return;
   }
-  pending_.end = iv.end;
-  pending_.wall_end = iv.wall_end;
-  for (std::size_t c = 0; c < iv.energy.size(); ++c) {
-    pending_.energy[c] += iv.energy[c];
-    pending_.covered[c] += iv.covered[c];
-  }
+  energy::merge_into(pending_, iv);
 }
 
 void Engine::sample_power() {
@@ -361,23 +358,13 @@ ledger::JobRecord Engine::finish(JobState& job, ledger::Timestamp end, int exit_
   r.start = job.start;
   r.end = std::max(end, job.start);
   r.exit_code = exit_code;
-  r.energy.gpu = job.charged[Domain::kGpu];
-  r.energy.cpu = job.charged[Domain::kCpuPackage];
-  r.energy.dram = job.charged[Domain::kDram];
-  r.energy.node = job.charged[Domain::kNode];
-  r.energy.estimated_cpu = job.charged[Domain::kEstimatedCpu];
-  r.energy.estimated_memory = job.charged[Domain::kEstimatedMemory];
+  r.energy = report::to_record_energy(job.charged);
   r.energy_charged = job.charged.total();
   r.machine_energy = job.machine.total();
   r.unallocated_energy = job.unallocated.total();
   r.method = report::method_of(job.charged);
   r.gpu_count = static_cast<int>(s.gpus.size());
-  for (const auto& g : config_.gpus) {
-    if (std::find(s.gpus.begin(), s.gpus.end(), g.uuid) != s.gpus.end()) {
-      r.gpu_model = g.name;
-      break;
-    }
-  }
+  r.gpu_model = sensors::model_of(config_.gpus, s.gpus);
   const double seconds = std::chrono::duration<double>(r.end - r.start).count();
   r.cpus =
       s.exclusive ? config_.online_cpus : (seconds > 0 ? to_seconds(job.cpu_time) / seconds : 0);
@@ -438,12 +425,7 @@ std::vector<ledger::RunningRecord> Engine::running_records() const {
     r.energy_charged = j.charged.total();
     r.co2_kg = j.co2_kg;
     r.gpu_count = static_cast<int>(j.job.gpus.size());
-    for (const auto& g : config_.gpus) {
-      if (std::find(j.job.gpus.begin(), j.job.gpus.end(), g.uuid) != j.job.gpus.end()) {
-        r.gpu_model = g.name;
-        break;
-      }
-    }
+    r.gpu_model = sensors::model_of(config_.gpus, j.job.gpus);
     out.push_back(std::move(r));
   }
   return out;

@@ -106,12 +106,7 @@ MeteredRunResult metered_run(MeteredRunSetup setup, const os::Clock& clock) {
       have_pending = true;
       return;
     }
-    pending.end = iv.end;
-    pending.wall_end = iv.wall_end;
-    for (std::size_t c = 0; c < iv.energy.size(); ++c) {
-      pending.energy[c] += iv.energy[c];
-      pending.covered[c] += iv.covered[c];
-    }
+    energy::merge_into(pending, iv);
   };
 
   auto take_sample = [&]() {

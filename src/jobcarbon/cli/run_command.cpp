@@ -23,6 +23,7 @@
 #include <jobcarbon/cli/sensor_options.hpp>
 #include <jobcarbon/ledger/store.hpp>
 #include <jobcarbon/os/machine.hpp>
+#include <jobcarbon/report/record_energy.hpp>
 #include <jobcarbon/report/work_done.hpp>
 #include <jobcarbon/sensors/gpu_selection.hpp>
 
@@ -111,23 +112,13 @@ ledger::JobRecord to_record(const report::RunReport& r, const std::string& json,
   rec.end = to_timestamp(r.end);
   rec.exit_code = r.exit_code;
   rec.command = stored_command(r.command, store_command);
-  rec.energy.gpu = r.charged[Domain::kGpu];
-  rec.energy.cpu = r.charged[Domain::kCpuPackage];
-  rec.energy.dram = r.charged[Domain::kDram];
-  rec.energy.node = r.charged[Domain::kNode];
-  rec.energy.estimated_cpu = r.charged[Domain::kEstimatedCpu];
-  rec.energy.estimated_memory = r.charged[Domain::kEstimatedMemory];
+  rec.energy = report::to_record_energy(r.charged);
   rec.energy_charged = r.charged.total();
   rec.machine_energy = r.machine.total();
   rec.unallocated_energy = r.unallocated.total();
   rec.method = r.method;
   rec.gpu_count = static_cast<int>(job_gpus.size());
-  for (const auto& g : gpus) {
-    if (std::find(job_gpus.begin(), job_gpus.end(), g.uuid) != job_gpus.end()) {
-      rec.gpu_model = g.name;
-      break;
-    }
-  }
+  rec.gpu_model = sensors::model_of(gpus, job_gpus);
   rec.intensity_kg_per_kwh = r.intensity.kg_per_kwh;
   rec.intensity_zone = r.intensity.zone;
   rec.intensity_dataset = r.intensity.dataset;

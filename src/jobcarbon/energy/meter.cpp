@@ -6,6 +6,15 @@ namespace jobcarbon::energy {
 
 using sensors::ChannelKind;
 
+void merge_into(Interval& pending, const Interval& next) {
+  pending.end = next.end;
+  pending.wall_end = next.wall_end;
+  for (std::size_t c = 0; c < next.energy.size() && c < pending.energy.size(); ++c) {
+    pending.energy[c] += next.energy[c];
+    pending.covered[c] += next.covered[c];
+  }
+}
+
 Meter::Meter(std::vector<std::unique_ptr<sensors::Sensor>> sensors, const os::Clock& clock)
     : sensors_(std::move(sensors)), clock_(clock) {
   for (const auto& s : sensors_) {

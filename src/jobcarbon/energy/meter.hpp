@@ -25,6 +25,10 @@ struct Interval {
   Duration length() const { return end - start; }
 };
 
+// Extend `pending` (the sum of the intervals since some earlier moment) by `next`, the interval
+// that follows it: its end moves to next's end and every channel's energy and coverage add up.
+void merge_into(Interval& pending, const Interval& next);
+
 // Running state and totals of one channel.
 struct ChannelState {
   bool have_previous = false;  // a good reading to measure from

@@ -211,4 +211,11 @@ std::expected<GpuSelection, std::string> select_gpus(
   return selection;
 }
 
+std::string model_of(const std::vector<GpuInfo>& gpus, const std::vector<std::string>& uuids) {
+  for (const auto& g : gpus) {
+    if (std::find(uuids.begin(), uuids.end(), g.uuid) != uuids.end()) return g.name;
+  }
+  return "";
+}
+
 }  // namespace jobcarbon::sensors

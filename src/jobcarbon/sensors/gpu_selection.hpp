@@ -38,4 +38,8 @@ std::expected<GpuSelection, std::string> select_gpus(
     const std::vector<GpuInfo>& gpus, const std::optional<std::string>& cuda_visible_devices,
     const std::optional<std::string>& cuda_device_order);
 
+// Return the model name of the first GPU of `gpus` whose UUID is in `uuids` ("" when none is):
+// what a record calls the GPUs a job used.
+std::string model_of(const std::vector<GpuInfo>& gpus, const std::vector<std::string>& uuids);
+
 }  // namespace jobcarbon::sensors
