@@ -6,7 +6,9 @@
 # choices: /work/shared/notes/slurm-on-one-host.md (no systemd, Debian's Slurm 22.05).
 #
 # Usage: scripts/start-slurm.sh DIR [--nodes N] [--gpus G] [--port P] [--submit-settings FILE]
-#          [--no-submit-hook]
+#          [--no-submit-hook] [--agent-sockets TEMPLATE]
+#   --agent-sockets TEMPLATE: install deploy/slurm/prolog.sh as Prolog and Epilog, telling the node
+#     agent at TEMPLATE (%n: the node's name, e.g. /tmp/x/%n/agent.sock) that jobs start and end
 #        scripts/start-slurm.sh DIR --stop
 #   then: export SLURM_CONF=DIR/slurm.conf
 #   --submit-settings FILE: the job_submit.lua settings file (default DIR/slurm-submit.conf,
@@ -16,7 +18,7 @@ set -euo pipefail
 
 DIR=${1:?usage: start-slurm.sh DIR [--nodes N] [--gpus G] [--port P] | DIR --stop}
 shift
-NODES=2 GPUS=2 PORT=6817 STOP=0 SETTINGS='' HOOK=1
+NODES=2 GPUS=2 PORT=6817 STOP=0 SETTINGS='' HOOK=1 AGENTS=''
 while (($#)); do
   case $1 in
     --nodes) NODES=$2; shift ;;
@@ -25,6 +27,7 @@ while (($#)); do
     --submit-settings) SETTINGS=$2; shift ;;
     --stop) STOP=1 ;;
     --no-submit-hook) HOOK=0 ;;
+    --agent-sockets) AGENTS=$2; shift ;;
     *) echo "start-slurm.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -35,6 +38,15 @@ DIR=$(cd "$DIR" && pwd)
 
 stop_all() {
   [[ -f $DIR/pids ]] || return 0
+  # Jobs first, so that no slurmstepd outlives its cluster.
+  if [[ -f $DIR/slurm.conf ]]; then
+    SLURM_CONF=$DIR/slurm.conf timeout 5 scancel --quiet --full --signal=KILL \
+      $(SLURM_CONF=$DIR/slurm.conf timeout 5 squeue -h -o %i 2>/dev/null) 2>/dev/null || true
+    for _ in $(seq 30); do
+      [[ -z $(SLURM_CONF=$DIR/slurm.conf timeout 5 squeue -h -o %i 2>/dev/null) ]] && break
+      sleep 0.1
+    done
+  fi
   while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$DIR/pids"
   for _ in $(seq 50); do
     local alive=0
@@ -108,6 +120,7 @@ GresTypes=gpu
 $( ((HOOK)) && echo "JobSubmitPlugins=lua" || echo "# JobSubmitPlugins: none (--no-submit-hook)")
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
+$( [[ -n $AGENTS ]] && printf 'Prolog=%s\nEpilog=%s\nPrologFlags=Alloc' "$DIR/prolog.sh" "$DIR/prolog.sh")
 SlurmctldTimeout=30
 SlurmdTimeout=30
 NodeName=n[1-$NODES] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$((17000 + 1))-$((17000 + NODES))] CPUs=$cpus RealMemory=1024 $gres_line State=UNKNOWN
@@ -130,6 +143,14 @@ fi
 # The hook, pointed at this cluster's settings file.
 sed "s|^local SETTINGS_FILE = .*|local SETTINGS_FILE = \"$SETTINGS\"|" "$SRC/deploy/slurm/job_submit.lua" \
   >"$DIR/job_submit.lua"
+
+if [[ -n $AGENTS ]]; then
+  sed -e "s|^SOCKET_TEMPLATE=.*|SOCKET_TEMPLATE=\"$AGENTS\"|" \
+    -e "s|^JOBCARBON=.*|JOBCARBON=$(command -v jobcarbon || echo /usr/local/bin/jobcarbon)|" \
+    -e "s|^submit=\$(scontrol|submit=\$(SLURM_CONF=$DIR/slurm.conf scontrol|" \
+    "$SRC/deploy/slurm/prolog.sh" >"$DIR/prolog.sh"
+  chmod 0755 "$DIR/prolog.sh"
+fi
 
 export SLURM_CONF=$DIR/slurm.conf
 : >"$DIR/pids"

@@ -21,7 +21,9 @@ std::expected<void, std::string> may_start(const PeerCred& peer, const JobStart&
     return deny(fmt::format("uid {} may not register a job for uid {}", peer.uid, job.uid));
   }
   if (!job.cgroup.empty()) return deny("only root or the Slurm user may register a cgroup");
-  if (!job.gpus.empty()) return deny("only root or the Slurm user may assign GPUs to a job");
+  if (!job.gpus.empty() || !job.gpu_indices.empty()) {
+    return deny("only root or the Slurm user may assign GPUs to a job");
+  }
   if (job.exclusive) return deny("only root or the Slurm user may register an exclusive job");
   if (!job.account.empty()) return deny("only root or the Slurm user may name an account");
   if (job.pids.empty()) return deny("a job registered by an ordinary user needs its pids");

@@ -35,7 +35,7 @@ PeerCred peer(uid_t uid) {
 
 JobStart run_of(uid_t uid, std::vector<std::int64_t> pids) {
   return JobStart{
-      JobKey{"c", "run-1", 5, "0"}, "alice", uid, "", {}, "", std::move(pids), false, {}};
+      JobKey{"c", "run-1", 5, "0"}, "alice", uid, "", {}, "", std::move(pids), false, {}, {}};
 }
 
 std::string verdict(const PeerCred& p, const Message& m) {
@@ -52,6 +52,7 @@ TEST(Authorization, RootAndTheSlurmUserMayRegisterAndEndAnyJob) {
                      "/slurm/job_99",
                      {},
                      true,
+                     {},
                      {}};
   const JobEnd end{JobKey{"c", "99", 5, "batch"}, 0, 6};
   for (const uid_t who : {uid_t{0}, kSlurm}) {

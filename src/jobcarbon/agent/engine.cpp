@@ -267,14 +267,30 @@ std::expected<void, Error> Engine::job_start(const JobStart& job,
                 fmt::format("job {} step {} is already registered", job.key.job_id, job.key.step)});
     }
   }
-  const auto counters = usage_(job);
+  // GPUs given by node-level index become UUIDs here (the agent knows its GPUs).
+  JobStart resolved = job;
+  for (std::size_t i = 0; i < job.gpu_indices.size(); ++i) {
+    const auto g = std::find_if(config_.gpus.begin(), config_.gpus.end(), [&](const auto& info) {
+      return info.nvml_index == job.gpu_indices[i];
+    });
+    if (g == config_.gpus.end()) {
+      return std::unexpected(
+          Error{"invalid_field",
+                fmt::format("gpu_indices[{}]: this node has no GPU {}", i, job.gpu_indices[i])});
+    }
+    if (std::find(resolved.gpus.begin(), resolved.gpus.end(), g->uuid) == resolved.gpus.end()) {
+      resolved.gpus.push_back(g->uuid);
+    }
+  }
+  resolved.gpu_indices.clear();
+  const auto counters = usage_(resolved);
   if (!counters && counters.error().gone) {
     return std::unexpected(Error{"invalid_field", counters.error().message});
   }
   boundary();
   if (!parent) close_idle();
   JobState state;
-  state.job = job;
+  state.job = std::move(resolved);
   state.parent = parent;
   state.start = to_timestamp(clock_.wall());
   if (counters) state.last_cpu = counters->cpu_time;

@@ -404,5 +404,27 @@ TEST_F(Fixture, ASubRecordGetsItsShareOfTheParentAndIsNeverChargedAgain) {
   EXPECT_EQ(e.outbox().jobs[0].energy_charged, Microjoules(420'000'000));  // all of it, once
 }
 
+TEST_F(Fixture, GpuIndicesFromAPrologAreMappedToTheNodesUuids) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  auto j = job("8", {}, "/job_8");
+  set_cpu("/job_8", 0s);
+  j.gpu_indices = {1};
+  ASSERT_TRUE(e.job_start(j));
+  ASSERT_EQ(e.jobs().size(), 1u);
+  EXPECT_EQ(e.jobs()[0].job.gpus, std::vector<std::string>{"GPU-b"});
+  clock.advance(1s);
+  node.add(7, 9, 0);
+  const auto rep = e.job_end(JobEnd{j.key, 0, 1'800'000'000'000'000});
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->charged.gpu, Microjoules(9'000'000));  // GPU 1 is GPU-b
+  auto bad = job("9", {}, "/job_8");
+  bad.gpu_indices = {5};
+  const auto refused = e.job_start(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "gpu_indices[0]: this node has no GPU 5");
+}
+
 }  // namespace
 }  // namespace jobcarbon::agent

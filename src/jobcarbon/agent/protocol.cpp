@@ -178,6 +178,20 @@ Result<Message> parse_job_start(Fields& f) {
       m.pids.push_back(pid);
     }
   }
+  if (const json* v = f.find("gpu_indices")) {
+    if (!v->is_array()) return invalid("gpu_indices", "must be an array of integers");
+    if (v->size() > kMaxListEntries) {
+      return invalid("gpu_indices", fmt::format("has more than {} entries", kMaxListEntries));
+    }
+    std::set<std::int64_t> seen;
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const auto path = fmt::format("gpu_indices[{}]", i);
+      std::int64_t index = 0;
+      JOBCARBON_TRY(index, integer((*v)[i], path, 0, 65535));
+      if (!seen.insert(index).second) return invalid(path, "lists the same GPU twice");
+      m.gpu_indices.push_back(index);
+    }
+  }
   if (const json* v = f.find("exclusive")) {
     if (!v->is_boolean()) return invalid("exclusive", "must be true or false");
     m.exclusive = v->get<bool>();
@@ -328,6 +342,8 @@ ojson to_json(const Message& message) {
           out["uid"] = m.uid;
           out["account"] = m.account;
           out["gpus"] = m.gpus;
+          // Written only when used (a Slurm prolog's registration): the wire stays as it was.
+          if (!m.gpu_indices.empty()) out["gpu_indices"] = m.gpu_indices;
           out["cgroup"] = m.cgroup;
           out["pids"] = m.pids;
           out["exclusive"] = m.exclusive;

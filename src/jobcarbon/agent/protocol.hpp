@@ -56,6 +56,9 @@ struct JobStart {
   std::vector<std::int64_t> pids;  // processes to follow (for `jobcarbon run`), may be empty
   bool exclusive = false;          // the job owns the whole node
   std::map<std::string, std::string> tags;
+  // Node-level GPU indices (Slurm's SLURM_JOB_GPUS in a Prolog: /dev/nvidiaN minor numbers, taken
+  // as NVML indices), which the agent maps to UUIDs itself: a prolog need not load NVML.
+  std::vector<std::int64_t> gpu_indices;
   bool operator==(const JobStart&) const = default;
 };
 

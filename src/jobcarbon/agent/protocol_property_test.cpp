@@ -86,9 +86,14 @@ class Generator {
   Message message() {
     switch (between(0, 6)) {
       case 0: {
-        JobStart s{key(), word() + "u", between(0, kMaxUid), word(), {},
-                   "",    {},           between(0, 1) == 1,  {}};
+        JobStart s;
+        s.key = key();
+        s.user = word() + "u";
+        s.uid = between(0, kMaxUid);
+        s.account = word();
+        s.exclusive = between(0, 1) == 1;
         for (auto n = between(0, 3); n > 0; --n) s.gpus.push_back("GPU-" + std::to_string(n));
+        for (auto n = between(0, 2); n > 0; --n) s.gpu_indices.push_back(n * 2 + between(0, 1));
         for (auto n = between(0, 3); n > 0; --n) s.pids.push_back(n * 1000 + between(1, 999));
         if (between(0, 1)) s.cgroup = "/slurm/job_" + std::to_string(between(0, 99));
         for (auto n = between(0, 2); n > 0; --n) s.tags[word() + "t"] = word();

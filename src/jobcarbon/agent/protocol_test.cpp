@@ -34,7 +34,7 @@ std::vector<Message> examples() {
       RunningJob{key(), "alice", 1001, Microjoules(3'600'000'000'000), 0.1234567890123});
   reply.jobs.push_back(RunningJob{JobKey{"c", "1", 0, "0"}, "bob", 0, Microjoules(0), 0.0});
   return {full_start(),
-          JobStart{key(), "bob", 0, "", {}, "", {}, false, {}},
+          JobStart{key(), "bob", 0, "", {}, "", {}, false, {}, {}},
           JobEnd{key(), -9, 1'700'000'100'000'000},
           StatusRequest{},
           Ok{},
@@ -62,7 +62,7 @@ TEST(Protocol, WireFormatIsExactlyAsDocumented) {
             "\n");
   EXPECT_EQ(serialize(StatusRequest{}), "{\"v\":1,\"type\":\"status\"}\n");
   EXPECT_EQ(serialize(Ok{}), "{\"v\":1,\"type\":\"ok\"}\n");
-  EXPECT_EQ(serialize(JobStart{key(), "bob", 7, "", {}, "", {3}, false, {{"a", "b"}}}),
+  EXPECT_EQ(serialize(JobStart{key(), "bob", 7, "", {}, "", {3}, false, {{"a", "b"}}, {}}),
             R"({"v":1,"type":"job_start","cluster":"hpc1","job_id":"4242_7",)"
             R"("submit_time_us":1700000000123456,"step":"batch","user":"bob","uid":7,)"
             R"("account":"","gpus":[],"cgroup":"","pids":[3],"exclusive":false,"tags":{"a":"b"}})"
@@ -74,7 +74,7 @@ TEST(Protocol, OptionalFieldsTakeTheirDefaultsAndFieldOrderDoesNotMatter) {
       R"({"uid":5,"user":"u","step":"0","submit_time_us":1,"job_id":"9","cluster":"c","type":"job_start","v":1})");
   ASSERT_TRUE(m) << m.error().message();
   EXPECT_EQ(std::get<JobStart>(*m),
-            (JobStart{JobKey{"c", "9", 1, "0"}, "u", 5, "", {}, "", {}, false, {}}));
+            (JobStart{JobKey{"c", "9", 1, "0"}, "u", 5, "", {}, "", {}, false, {}, {}}));
   EXPECT_TRUE(parse("{\"v\":1,\"type\":\"status\"}\r\n"));
 }
 

@@ -13,6 +13,7 @@
 #include <jobcarbon/cli/run_command.hpp>
 #include <jobcarbon/cli/sensors_command.hpp>
 #include <jobcarbon/cli/show_command.hpp>
+#include <jobcarbon/cli/slurm_event_command.hpp>
 #include <jobcarbon/cli/status_command.hpp>
 #include <jobcarbon/os/child_process.hpp>
 
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   jobcarbon::cli::add_report_command(app);
   jobcarbon::cli::add_show_command(app);
   jobcarbon::cli::add_status_command(app);
+  jobcarbon::cli::add_slurm_event_command(app);
   jobcarbon::cli::add_ledger_command(app);
   try {
     app.parse(argc, argv);

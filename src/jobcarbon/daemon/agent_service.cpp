@@ -50,7 +50,10 @@ std::expected<agent::JobCounters, agent::UsageError> JobUsageReader::operator()(
     return std::unexpected(agent::UsageError{gone, u.error()});
   }
   if (job.pids.empty()) {
-    return std::unexpected(agent::UsageError{true, "the job names neither a cgroup nor pids"});
+    // Known by its GPUs (or the whole node) only, as a Slurm prolog registers a job before its
+    // processes and cgroup exist: no CPU time of its own, so CPU energy stays unallocated
+    // unless the job is exclusive. It ends with its job_end.
+    return agent::JobCounters{};
   }
   auto& tree = trees_[key_text(job.key)];
   if (!tree) tree = std::make_unique<os::ProcessTree>(static_cast<pid_t>(job.pids[0]), proc_root_);

@@ -1,0 +1,128 @@
+#include <jobcarbon/cli/slurm_event_command.hpp>
+
+#include <charconv>
+#include <cstdlib>
+#include <expected>
+
+#include <fmt/format.h>
+
+#include <jobcarbon/agent/client.hpp>
+#include <jobcarbon/cli/config_loading.hpp>
+
+namespace jobcarbon::cli {
+
+namespace {
+
+struct EventFlags {
+  std::string event;       // start | end
+  double submit_time = 0;  // seconds since the epoch (scontrol's SubmitTime)
+  std::optional<std::string> socket;
+  std::string config;
+  bool exclusive = false;
+};
+
+std::string env_or(const char* name, std::string fallback = "") {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+std::optional<std::int64_t> env_int(const char* name) {
+  const std::string v = env_or(name);
+  std::int64_t out = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) return std::nullopt;
+  return out;
+}
+
+// Return the node-level GPU indices in SLURM_JOB_GPUS ("0,2"), or an error naming the bad item.
+// The agent maps them to UUIDs (agent::JobStart::gpu_indices).
+std::expected<std::vector<std::int64_t>, std::string> gpu_indices(const std::string& list) {
+  std::vector<std::int64_t> out;
+  std::size_t start = 0;
+  while (!list.empty() && start <= list.size()) {
+    const auto comma = list.find(',', start);
+    const std::string item =
+        list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::int64_t index = -1;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), index);
+    if (ec != std::errc() || end != item.data() + item.size() || index < 0) {
+      return std::unexpected(
+          fmt::format("SLURM_JOB_GPUS '{}': '{}' is not a GPU index", list, item));
+    }
+    out.push_back(index);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+void send(const EventFlags& f) {
+  const Settings config = load_settings(f.config);
+  const std::string socket =
+      f.socket.value_or(config.agent_socket.value_or(std::string(agent::kDefaultAgentSocket)));
+  agent::JobKey key;
+  key.cluster = env_or("SLURM_CLUSTER_NAME", config.cluster.value_or("local"));
+  key.job_id = env_or("SLURM_JOB_ID");
+  key.submit_time_us = static_cast<std::int64_t>(f.submit_time * 1e6);
+  // One record per node for the job's allocation there (Prolog/Epilog run once per job and node).
+  key.step = "job";
+  if (key.job_id.empty()) {
+    fmt::print(stderr, "jobcarbon slurm-event: SLURM_JOB_ID is not set; nothing sent\n");
+    return;
+  }
+  agent::Message message;
+  if (f.event == "start") {
+    agent::JobStart s;
+    s.key = key;
+    s.user = env_or("SLURM_JOB_USER", "unknown");
+    s.uid = env_int("SLURM_JOB_UID").value_or(0);
+    s.account = env_or("SLURM_JOB_ACCOUNT");
+    auto gpus = gpu_indices(env_or("SLURM_JOB_GPUS"));
+    if (!gpus) throw std::runtime_error(gpus.error());
+    s.gpu_indices = *gpus;
+    s.exclusive = f.exclusive;
+    message = s;
+  } else {
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    message = agent::JobEnd{key, env_int("SLURM_JOB_EXIT_CODE").value_or(0),
+                            std::max(now, key.submit_time_us)};
+  }
+  const auto reply = agent::request(socket, message, std::chrono::seconds(10));
+  if (!reply) {
+    fmt::print(stderr, "jobcarbon slurm-event {} job {}: {}\n", f.event, key.job_id,
+               reply.error().message);
+  } else if (const auto* e = std::get_if<agent::Error>(&*reply)) {
+    fmt::print(stderr, "jobcarbon slurm-event {} job {}: the agent refused: {} ({})\n", f.event,
+               key.job_id, e->message, e->code);
+  }
+}
+
+}  // namespace
+
+void add_slurm_event_command(CLI::App& app) {
+  auto flags = std::make_shared<EventFlags>();
+  auto* cmd = app.add_subcommand(
+      "slurm-event", "Tell the node agent that a Slurm job starts or ends here (Prolog/Epilog)");
+  cmd->add_option("event", flags->event, "start or end")
+      ->required()
+      ->check(CLI::IsMember({"start", "end"}));
+  cmd->add_option("--submit-time", flags->submit_time,
+                  "The job's submit time, seconds since the epoch (with scontrol's SubmitTime)")
+      ->required();
+  cmd->add_option("--socket", flags->socket, "The node agent's socket (default: agent-socket)");
+  cmd->add_option("--config", flags->config,
+                  "Read this configuration file instead of the defaults");
+  cmd->add_flag("--exclusive", flags->exclusive, "The job has the whole node (charge all of it)");
+  cmd->callback([flags] {
+    try {
+      send(*flags);
+    } catch (const std::exception& e) {
+      // Never fail the prolog: a failing prolog drains the node.
+      fmt::print(stderr, "jobcarbon slurm-event: {}\n", e.what());
+    }
+  });
+}
+
+}  // namespace jobcarbon::cli

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Slurm jobs measured by the node agents (issue #5): a real Slurm cluster on this host with two
+# emulated nodes, each with its own jobcarbond reading its own fixture sensors (RAPL copy, two fake
+# NVML GPUs), registered by the Prolog/Epilog (deploy/slurm/prolog.sh). A 1-GPU job is recorded
+# with its user, account, node and GPU, charged exactly its GPU's counter delta; a 2-node job has
+# one record per node, each its own node's delta, summing to the job's total.
+source "$(dirname "$0")/lib.sh"
+: "${JOBCARBOND:?JOBCARBOND must name the jobcarbond binary}"
+
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  skip_unless_ci "Slurm or munge is not installed (scripts/install-deps.sh --test installs them)"
+fi
+if [[ $(id -u) != 0 ]]; then skip_unless_ci "starting Slurm and munge needs root"; fi
+
+CLUSTER="$T/slurm"
+agents=()
+cleanup() {
+  bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --stop
+  for a in "${agents[@]}"; do kill "$a" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+chmod 755 "$T"
+export PATH="$(dirname "$JOBCARBON"):$PATH"
+
+# --- one agent per emulated node, each on its own fixture sensors; one shared ledger.
+for n in n1 n2; do
+  N="$T/nodes/$n"
+  mkdir -p "$N/nvml"
+  cp -a "$FIXTURES/intel-2socket-dram/." "$N/sysfs/"
+  for g in 0 1; do echo "1000000 250000" >"$N/nvml/gpu$g.state"; done
+  cat >"$N/nvml/scenario" <<EOF
+gpu
+uuid GPU-$n-0000-0000-0000-000000000000
+name NVIDIA H100 80GB HBM3
+state_file gpu0.state
+gpu
+uuid GPU-$n-0000-0000-0000-000000000001
+name NVIDIA H100 80GB HBM3
+state_file gpu1.state
+EOF
+  cat >"$N/agent.toml" <<EOF
+intensity = 0.4
+agent-socket = "$N/agent.sock"
+state-dir = "$N/state"
+metrics-address = "none"
+counter-interval = 0.5
+powercap-root = "$N/sysfs/class/powercap"
+hwmon-root = "$N/no-hwmon"
+nvml-lib = "$FAKE_NVML"
+node-name = "$n"
+cluster = "jctest"
+ledger = "$T/ledger.db"
+EOF
+  FAKE_NVML_SCENARIO="$N/nvml/scenario" "$JOBCARBOND" --config "$N/agent.toml" 2>"$N/agent.log" &
+  agents+=($!)
+done
+for n in n1 n2; do
+  for _ in $(seq 50); do [[ -S $T/nodes/$n/agent.sock ]] && break; sleep 0.1; done
+  [[ -S $T/nodes/$n/agent.sock ]] || { cat "$T/nodes/$n/agent.log"; fail "the agent of $n did not start"; }
+done
+
+printf 'ledger = "%s"\nintensity = 0.4\n' "$T/ledger.db" >"$T/jobcarbon.toml"
+printf 'jobcarbon = %s\nconfig = %s\ntimeout = 5\non_error = open\n' "$JOBCARBON" "$T/jobcarbon.toml" >"$T/submit.conf"
+bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --nodes 2 --gpus 2 --port "$(free_port)" \
+  --submit-settings "$T/submit.conf" --agent-sockets "$T/nodes/%n/agent.sock" >"$T/start.log" 2>&1 ||
+  { cat "$T/start.log"; fail "the Slurm cluster did not start"; }
+export SLURM_CONF="$CLUSTER/slurm.conf"
+
+# The job advances the fake counter of the GPU Slurm gave it on the node it runs on.
+cat >"$T/advance.sh" <<EOF
+#!/bin/sh
+# advance.sh MILLIJOULES: add to this node's GPU of this job (SLURM_JOB_GPUS / SLURM_STEP_GPUS).
+g=\${SLURM_STEP_GPUS:-\$SLURM_JOB_GPUS}
+f=$T/nodes/\$SLURMD_NODENAME/nvml/gpu\$g.state
+read e p <"\$f"
+echo "\$((e + \$1)) \$p" >"\$f.tmp" && mv "\$f.tmp" "\$f"
+EOF
+chmod 755 "$T/advance.sh"
+
+# wait_records JOB N: wait until the ledger holds N records of JOB; print them as JSON.
+wait_records() {
+  local deadline=$((SECONDS + 40)) out
+  while :; do
+    out=$("$JOBCARBON" jobs --ledger "$T/ledger.db" --format json 2>/dev/null || echo '[]')
+    if [[ $("$PY" -c 'import json,sys; print(sum(r["job_id"] == sys.argv[1] for r in json.loads(sys.argv[2])))' "$1" "$out") -ge $2 ]]; then
+      printf '%s' "$out" >"$T/records.json"
+      return 0
+    fi
+    ((SECONDS < deadline)) || { cat "$CLUSTER"/log/slurmd-n*.log | grep -i jobcarbon >&2; cat "$T"/nodes/*/agent.log >&2; fail "job $1: $2 record(s) not in the ledger within 40 s"; }
+    sleep 0.3
+  done
+}
+
+# --- 1. a 1-GPU job on n1: sleep so that the Prolog's registration is read before the advance.
+job=$(sbatch --parsable -A Vision -w n1 --gres=gpu:1 -t 5 -o "$T/job1.out" \
+  --wrap "sleep 1.2; $T/advance.sh 123456; sleep 1.2")
+wait_records "$job" 1
+r="[r for r in j if r['job_id'] == '$job'][0]"
+expect_eq "recorded for its user, account, node and step" \
+  "$(json "$T/records.json" "($r['user'], $r['account'], $r['node'], $r['step'], $r['cluster'])")" \
+  "('root', 'vision', 'n1', 'job', 'jctest')"
+expect_eq "with its GPU" "$(json "$T/records.json" "($r['gpu_count'], $r['gpu_model'])")" "(1, 'NVIDIA H100 80GB HBM3')"
+expect_eq "charged exactly its GPU's counter delta (uJ)" "$(json "$T/records.json" "$r['domains_uj']['gpu']")" 123456000
+
+# --- 2. a 2-node job: one record per node, each that node's delta, summing to the job's total.
+job=$(sbatch --parsable -A vision -N 2 --gres=gpu:1 -t 5 -o "$T/job2.out" \
+  --wrap "sleep 1.2; srun -N 2 sh -c 'if [ \$SLURMD_NODENAME = n1 ]; then $T/advance.sh 5000; else $T/advance.sh 7000; fi'; sleep 1.2")
+wait_records "$job" 2
+expect_eq "one record per node, each its own node's GPU delta (uJ)" \
+  "$(json "$T/records.json" "sorted((r['node'], r['domains_uj']['gpu']) for r in j if r['job_id'] == '$job')")" \
+  "[('n1', 5000000), ('n2', 7000000)]"
+"$JOBCARBON" show "$job" --ledger "$T/ledger.db" >"$T/show.txt"
+expect_contains "jobcarbon show lists both nodes" "$T/show.txt" "n2"
+finish
