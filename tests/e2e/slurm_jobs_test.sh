@@ -49,6 +49,7 @@ counter-interval = 0.5
 powercap-root = "$N/sysfs/class/powercap"
 hwmon-root = "$N/no-hwmon"
 nvml-lib = "$FAKE_NVML"
+cgroup-root = "$N/cgroup"
 node-name = "$n"
 cluster = "jctest"
 ledger = "$T/ledger.db"

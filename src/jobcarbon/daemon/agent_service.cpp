@@ -27,8 +27,11 @@ std::optional<uid_t> owner_of_pid(const fs::path& proc_root, pid_t pid) {
 
 }  // namespace
 
-JobUsageReader::JobUsageReader(fs::path proc_root, fs::path cgroup_root)
-    : proc_root_(std::move(proc_root)), cgroups_(std::move(cgroup_root)) {}
+JobUsageReader::JobUsageReader(fs::path proc_root, fs::path cgroup_root, std::string node)
+    : proc_root_(std::move(proc_root)),
+      cgroup_root_(cgroup_root),
+      node_(std::move(node)),
+      cgroups_(std::move(cgroup_root)) {}
 
 std::expected<agent::JobCounters, agent::UsageError> JobUsageReader::operator()(
     const agent::JobStart& job) {
@@ -50,10 +53,19 @@ std::expected<agent::JobCounters, agent::UsageError> JobUsageReader::operator()(
     return std::unexpected(agent::UsageError{gone, u.error()});
   }
   if (job.pids.empty()) {
-    // Known by its GPUs (or the whole node) only, as a Slurm prolog registers a job before its
-    // processes and cgroup exist: no CPU time of its own, so CPU energy stays unallocated
-    // unless the job is exclusive. It ends with its job_end.
-    return agent::JobCounters{};
+    // Registered by a Slurm Prolog, before the job's processes and cgroup exist: its job_<id>
+    // cgroup is looked for at each boundary until found; until then the job has no CPU time of
+    // its own (CPU energy stays unallocated unless it is exclusive). It ends with its job_end.
+    const std::string k = key_text(job.key);
+    auto found = slurm_cgroups_.find(k);
+    if (found == slurm_cgroups_.end()) {
+      const auto cg = agent::find_slurm_job_cgroup(cgroup_root_, job.key.job_id, node_);
+      if (!cg) return agent::JobCounters{};
+      found = slurm_cgroups_.emplace(k, *cg).first;
+    }
+    const auto u = cgroups_.read(found->second);
+    if (!u) return agent::JobCounters{};  // the cgroup is gone: the job_end will come
+    return agent::JobCounters{u->cpu_time, u->memory_bytes};
   }
   auto& tree = trees_[key_text(job.key)];
   if (!tree) tree = std::make_unique<os::ProcessTree>(static_cast<pid_t>(job.pids[0]), proc_root_);
@@ -74,6 +86,11 @@ std::expected<agent::JobCounters, agent::UsageError> JobUsageReader::operator()(
 }
 
 void JobUsageReader::retain(const std::vector<agent::JobState>& jobs) {
+  std::erase_if(slurm_cgroups_, [&](const auto& entry) {
+    return std::none_of(jobs.begin(), jobs.end(), [&](const agent::JobState& j) {
+      return entry.first == key_text(j.job.key);
+    });
+  });
   for (auto it = trees_.begin(); it != trees_.end();) {
     const bool live = std::any_of(jobs.begin(), jobs.end(), [&](const agent::JobState& j) {
       return it->first.starts_with(key_text(j.job.key));

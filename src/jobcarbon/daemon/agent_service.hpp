@@ -38,17 +38,23 @@ struct ServiceConfig {
 };
 
 // Reads jobs' cumulative usage: the cgroup when the job names one, else the process trees of its
-// pids. Keeps one ProcessTree per job.
+// pids, else — a Slurm job registered by its Prolog, before its cgroup exists — Slurm's job_<id>
+// cgroup once it appears (agent::find_slurm_job_cgroup, this node's name for emulated nodes);
+// until then the job has no CPU time of its own. Keeps one ProcessTree per job.
 class JobUsageReader {
  public:
-  JobUsageReader(std::filesystem::path proc_root, std::filesystem::path cgroup_root);
+  JobUsageReader(std::filesystem::path proc_root, std::filesystem::path cgroup_root,
+                 std::string node = {});
   std::expected<agent::JobCounters, agent::UsageError> operator()(const agent::JobStart& job);
   // Forget the process trees of jobs that are no longer registered.
   void retain(const std::vector<agent::JobState>& jobs);
 
  private:
   std::filesystem::path proc_root_;
+  std::filesystem::path cgroup_root_;
+  std::string node_;
   agent::CgroupReader cgroups_;
+  std::map<std::string, std::string> slurm_cgroups_;               // by job key text, once found
   std::map<std::string, std::unique_ptr<os::ProcessTree>> trees_;  // by job key text
 };
 

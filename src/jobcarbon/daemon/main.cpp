@@ -109,7 +109,7 @@ int run_agent(const daemon::DaemonConfig& cfg) {
     }
   }
 
-  daemon::JobUsageReader usage(paths.proc_root, cfg.cgroup_root);
+  daemon::JobUsageReader usage(paths.proc_root, cfg.cgroup_root, cfg.node);
   agent::Engine engine(
       meter, clock, machine, ec, [&usage](const agent::JobStart& j) { return usage(j); }, carbon);
 
