@@ -13,6 +13,7 @@ fi
 if [[ $(id -u) != 0 ]]; then skip_unless_ci "starting Slurm and munge needs root"; fi
 
 CLUSTER="$T/slurm"
+cd "$T" # jobs without -o write slurm-N.out where sbatch runs
 agents=()
 cleanup() {
   bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --stop

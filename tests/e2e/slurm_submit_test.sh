@@ -12,6 +12,7 @@ fi
 if [[ $(id -u) != 0 ]]; then skip_unless_ci "starting Slurm and munge needs root"; fi
 
 CLUSTER="$T/slurm"
+cd "$T" # jobs without -o write slurm-N.out where sbatch runs
 trap 'bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --stop; rm -rf "$T"' EXIT
 cat >"$T/jobcarbon.toml" <<EOF
 ledger = "$T/ledger.db"
