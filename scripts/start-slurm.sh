@@ -11,6 +11,7 @@
 #     agent at TEMPLATE (%n: the node's name, e.g. /tmp/x/%n/agent.sock) that jobs start and end
 #        scripts/start-slurm.sh DIR --stop
 #   then: export SLURM_CONF=DIR/slurm.conf
+#   --port P: slurmctld's port; the nodes listen on P+1 ... P+N
 #   --submit-settings FILE: the job_submit.lua settings file (default DIR/slurm-submit.conf,
 #     created with defaults: jobcarbon on PATH, on_error = open)
 # Needs root and the packages of scripts/install-deps.sh --test (slurmctld, slurmd, munge).
@@ -123,7 +124,7 @@ JobCompType=jobcomp/none
 $( [[ -n $AGENTS ]] && printf 'Prolog=%s\nEpilog=%s\nPrologFlags=Alloc' "$DIR/prolog.sh" "$DIR/prolog.sh")
 SlurmctldTimeout=30
 SlurmdTimeout=30
-NodeName=n[1-$NODES] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$((17000 + 1))-$((17000 + NODES))] CPUs=$cpus RealMemory=1024 $gres_line State=UNKNOWN
+NodeName=n[1-$NODES] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$((PORT + 1))-$((PORT + NODES))] CPUs=$cpus RealMemory=1024 $gres_line State=UNKNOWN
 PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 if ((GPUS > 0)); then
