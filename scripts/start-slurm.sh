@@ -9,6 +9,7 @@
 #          [--no-submit-hook] [--agent-sockets TEMPLATE]
 #   --agent-sockets TEMPLATE: install deploy/slurm/prolog.sh as Prolog and Epilog, telling the node
 #     agent at TEMPLATE (%n: the node's name, e.g. /tmp/x/%n/agent.sock) that jobs start and end
+#   --event-args "ARGS": extra arguments for the Prolog's `jobcarbon slurm-event` (--config FILE)
 #        scripts/start-slurm.sh DIR --stop
 #   then: export SLURM_CONF=DIR/slurm.conf
 #   --port P: slurmctld's port; the nodes listen on P+1 ... P+N
@@ -19,7 +20,7 @@ set -euo pipefail
 
 DIR=${1:?usage: start-slurm.sh DIR [--nodes N] [--gpus G] [--port P] | DIR --stop}
 shift
-NODES=2 GPUS=2 PORT=6817 STOP=0 SETTINGS='' HOOK=1 AGENTS=''
+NODES=2 GPUS=2 PORT=6817 STOP=0 SETTINGS='' HOOK=1 AGENTS='' EVENT_ARGS=''
 while (($#)); do
   case $1 in
     --nodes) NODES=$2; shift ;;
@@ -29,6 +30,7 @@ while (($#)); do
     --stop) STOP=1 ;;
     --no-submit-hook) HOOK=0 ;;
     --agent-sockets) AGENTS=$2; shift ;;
+    --event-args) EVENT_ARGS=$2; shift ;;
     *) echo "start-slurm.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -148,7 +150,8 @@ sed "s|^local SETTINGS_FILE = .*|local SETTINGS_FILE = \"$SETTINGS\"|" "$SRC/dep
 if [[ -n $AGENTS ]]; then
   sed -e "s|^SOCKET_TEMPLATE=.*|SOCKET_TEMPLATE=\"$AGENTS\"|" \
     -e "s|^JOBCARBON=.*|JOBCARBON=$(command -v jobcarbon || echo /usr/local/bin/jobcarbon)|" \
-    -e "s|^submit=\$(scontrol|submit=\$(SLURM_CONF=$DIR/slurm.conf scontrol|" \
+    -e "s|^job=\$(scontrol|job=\$(SLURM_CONF=$DIR/slurm.conf scontrol|" \
+    -e "s|^EXTRA_ARGS=.*|EXTRA_ARGS=\"$EVENT_ARGS\"|" \
     "$SRC/deploy/slurm/prolog.sh" >"$DIR/prolog.sh"
   chmod 0755 "$DIR/prolog.sh"
 fi

@@ -7,17 +7,26 @@
 JOBCARBON=${JOBCARBON:-/usr/local/bin/jobcarbon}
 # The agent's socket; %n is replaced by the node name (several emulated nodes on one host).
 SOCKET_TEMPLATE=""
+# Extra arguments for `jobcarbon slurm-event` (e.g. --config FILE naming the ledger, for the budget
+# line at the end of the job's output).
+EXTRA_ARGS=""
 event=start
 [ -n "${SLURM_SCRIPT_CONTEXT:-}" ] && case $SLURM_SCRIPT_CONTEXT in epilog*) event=end ;; esac
 [ "$(basename "$0")" = epilog.sh ] && event=end
 [ "${1:-}" = end ] && event=end
 [ -n "${SLURM_JOB_EXIT_CODE:-}" ] && event=end
 # The job's submit time is part of its key in the ledger (Slurm reuses job ids).
-submit=$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | sed -n 's/.* SubmitTime=\([^ ]*\) .*/\1/p')
+job=$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null)
+submit=$(printf '%s' "$job" | sed -n 's/.* SubmitTime=\([^ ]*\) .*/\1/p')
 epoch=$(date -d "$submit" +%s 2>/dev/null || echo 0)
 set -- slurm-event "$event" --submit-time "$epoch"
+# At the end, the job's energy, CO2 and budget standing go to the end of its output file (written
+# as the job's user; a link there is not followed).
+stdout=$(printf '%s' "$job" | sed -n 's/.* StdOut=\([^ ]*\).*/\1/p')
+if [ "$event" = end ] && [ -n "$stdout" ]; then set -- "$@" --notify-file "$stdout"; fi
 if [ -n "$SOCKET_TEMPLATE" ]; then
   set -- "$@" --socket "$(printf '%s' "$SOCKET_TEMPLATE" | sed "s/%n/${SLURMD_NODENAME:-}/g")"
 fi
-"$JOBCARBON" "$@" 2>&1 | sed 's/^/jobcarbon prolog: /' >&2
+# shellcheck disable=SC2086 # EXTRA_ARGS is a list of words
+"$JOBCARBON" "$@" $EXTRA_ARGS 2>&1 | sed 's/^/jobcarbon prolog: /' >&2
 exit 0

@@ -64,9 +64,10 @@ for n in n1 n2; do
 done
 
 printf 'ledger = "%s"\nintensity = 0.4\n' "$T/ledger.db" >"$T/jobcarbon.toml"
+"$JOBCARBON" budget set --ledger "$T/ledger.db" --account vision --year "$(date +%Y)" --limit 2t >/dev/null
 printf 'jobcarbon = %s\nconfig = %s\ntimeout = 5\non_error = open\n' "$JOBCARBON" "$T/jobcarbon.toml" >"$T/submit.conf"
 bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --nodes 2 --gpus 2 --port "$(free_port)" \
-  --submit-settings "$T/submit.conf" --agent-sockets "$T/nodes/%n/agent.sock" >"$T/start.log" 2>&1 ||
+  --submit-settings "$T/submit.conf" --agent-sockets "$T/nodes/%n/agent.sock" --event-args "--config $T/jobcarbon.toml" >"$T/start.log" 2>&1 ||
   { cat "$T/start.log"; fail "the Slurm cluster did not start"; }
 export SLURM_CONF="$CLUSTER/slurm.conf"
 
@@ -105,6 +106,11 @@ expect_eq "recorded for its user, account, node and step" \
   "('root', 'vision', 'n1', 'job', 'jctest')"
 expect_eq "with its GPU" "$(json "$T/records.json" "($r['gpu_count'], $r['gpu_model'])")" "(1, 'NVIDIA H100 80GB HBM3')"
 expect_eq "charged exactly its GPU's counter delta (uJ)" "$(json "$T/records.json" "$r['domains_uj']['gpu']")" 123456000
+# The user reads the job's energy, CO2 and the account's budget at the end of its output.
+for _ in $(seq 50); do grep -q 'jobcarbon: details' "$T/job1.out" 2>/dev/null && break; sleep 0.1; done
+expect_contains "the job's output ends with its energy and CO2" "$T/job1.out" "jobcarbon: job $job on n1: "
+expect_contains "with equivalents" "$T/job1.out" "household-days"
+expect_contains "and the account's budget" "$T/job1.out" "jobcarbon: budget: Account vision has used"
 
 # --- 2. a 2-node job: one record per node, each that node's delta, summing to the job's total.
 job=$(sbatch --parsable -A vision -N 2 --gres=gpu:1 -t 5 -o "$T/job2.out" \

@@ -6,8 +6,14 @@
 
 #include <fmt/format.h>
 
+#include <pwd.h>
+
 #include <jobcarbon/agent/client.hpp>
+#include <jobcarbon/carbon/equivalents.hpp>
 #include <jobcarbon/cli/config_loading.hpp>
+#include <jobcarbon/ledger/budget_check.hpp>
+#include <jobcarbon/ledger/store.hpp>
+#include <jobcarbon/os/user_file.hpp>
 
 namespace jobcarbon::cli {
 
@@ -19,6 +25,7 @@ struct EventFlags {
   std::optional<std::string> socket;
   std::string config;
   bool exclusive = false;
+  std::optional<std::string> notify_file;  // the job's output file: the end-of-job lines go there
 };
 
 std::string env_or(const char* name, std::string fallback = "") {
@@ -56,6 +63,50 @@ std::expected<std::vector<std::int64_t>, std::string> gpu_indices(const std::str
   return out;
 }
 
+// Return the lines a user reads at the end of the job's output: energy, CO2 with equivalents, and
+// the account's budget standing (when the ledger can be read from this node).
+std::string end_of_job_lines(const agent::JobKey& key, const agent::JobReport& r,
+                             const std::string& account, const std::string& user,
+                             const Settings& config) {
+  const double kwh = static_cast<double>(r.charged.total().value) / 3.6e12;
+  std::string parts;
+  for (const auto& [name, e] :
+       {std::pair{"GPU", r.charged.gpu}, std::pair{"CPU", r.charged.cpu},
+        std::pair{"DRAM", r.charged.dram}, std::pair{"node", r.charged.node},
+        std::pair{"estimated CPU", r.charged.estimated_cpu},
+        std::pair{"estimated memory", r.charged.estimated_memory}}) {
+    if (e.value > 0) {
+      parts += fmt::format("{}{} {:.4g}", parts.empty() ? "" : ", ", name,
+                           static_cast<double>(e.value) / 3.6e12);
+    }
+  }
+  std::string text = fmt::format(
+      "jobcarbon: job {} on {}: {:.4g} kWh{}, {:.4g} kg CO2 (PUE {:.2f}, {:.3f} kg CO2/kWh)\n",
+      key.job_id, env_or("SLURMD_NODENAME", "this node"), kwh,
+      parts.empty() ? "" : " (" + parts + ")", r.co2_kg, r.pue, r.kg_per_kwh);
+  if (auto table = carbon::EquivalentsTable::load_embedded()) {
+    std::string eq;
+    for (const auto& e : table->compute(KgCo2{r.co2_kg}, kwh * r.pue)) {
+      eq += fmt::format("{}{:.3g} {}", eq.empty() ? "" : "; ", e.value, e.name);
+    }
+    if (!eq.empty()) text += "jobcarbon: that is about " + eq + "\n";
+  }
+  const auto url = ledger::resolve_ledger(std::nullopt, config.ledger,
+                                          ledger::LedgerEnvironment::from_process());
+  auto store = url ? ledger::open_store(*url, ledger::OpenMode::kReadOnly)
+                   : std::expected<std::unique_ptr<ledger::Store>, std::string>(
+                         std::unexpected(url.error()));
+  if (store && !account.empty()) {
+    const auto today = std::chrono::year_month_day(
+        std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()));
+    const auto v =
+        ledger::check_budget(**store, account, user, KgCo2{0}, static_cast<int>(today.year()));
+    if (v) text += "jobcarbon: budget: " + v->message + "\n";
+  }
+  text += fmt::format("jobcarbon: details: jobcarbon show {}\n", key.job_id);
+  return text;
+}
+
 void send(const EventFlags& f) {
   const Settings config = load_settings(f.config);
   const std::string socket =
@@ -90,6 +141,20 @@ void send(const EventFlags& f) {
                             std::max(now, key.submit_time_us)};
   }
   const auto reply = agent::request(socket, message, std::chrono::seconds(10));
+  if (reply && f.notify_file && !f.notify_file->empty()) {
+    if (const auto* r = std::get_if<agent::JobReport>(&*reply)) {
+      const auto uid = static_cast<uid_t>(env_int("SLURM_JOB_UID").value_or(65534));
+      gid_t gid = static_cast<gid_t>(env_int("SLURM_JOB_GID").value_or(65534));
+      if (!env_int("SLURM_JOB_GID")) {
+        if (const passwd* pw = ::getpwuid(uid)) gid = pw->pw_gid;
+      }
+      const auto lines =
+          end_of_job_lines(key, *r, env_or("SLURM_JOB_ACCOUNT"), env_or("SLURM_JOB_USER"), config);
+      if (auto ok = os::append_as_user(*f.notify_file, uid, gid, lines); !ok) {
+        fmt::print(stderr, "jobcarbon slurm-event end job {}: {}\n", key.job_id, ok.error());
+      }
+    }
+  }
   if (!reply) {
     fmt::print(stderr, "jobcarbon slurm-event {} job {}: {}\n", f.event, key.job_id,
                reply.error().message);
@@ -115,6 +180,9 @@ void add_slurm_event_command(CLI::App& app) {
   cmd->add_option("--config", flags->config,
                   "Read this configuration file instead of the defaults");
   cmd->add_flag("--exclusive", flags->exclusive, "The job has the whole node (charge all of it)");
+  cmd->add_option("--notify-file", flags->notify_file,
+                  "At the end: append the job's energy, CO2 and budget standing to this file (the "
+                  "job's output), as the job's user, never following a link");
   cmd->callback([flags] {
     try {
       send(*flags);
