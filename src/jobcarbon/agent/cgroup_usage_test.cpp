@@ -8,6 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <jobcarbon/testing/mutate.hpp>
+
 #include <jobcarbon/testing/temp_dir.hpp>
 #include <jobcarbon/testing/unprivileged.hpp>
 
@@ -314,26 +316,7 @@ TEST(CgroupSlurmJob, MultipleSlurmdOnV1) {
 // Return TEXT with a few random bytes changed, inserted or removed, or cut short.
 std::string mutate(const std::string& text, std::mt19937_64& rng) {
   static const std::string kBytes("0123456789 \n:/,-+._usecpuact\0\xff", 30);
-  std::string s = text;
-  for (auto edits = 1 + rng() % 5; edits > 0; --edits) {
-    const auto pos = s.empty() ? 0 : rng() % s.size();
-    const char c = rng() % 2 ? kBytes[rng() % kBytes.size()] : static_cast<char>(rng() % 256);
-    switch (rng() % 4) {
-      case 0:
-        if (!s.empty()) s[pos] = c;
-        break;
-      case 1:
-        s.insert(s.begin() + static_cast<std::ptrdiff_t>(pos), c);
-        break;
-      case 2:
-        if (!s.empty()) s.erase(pos, 1);
-        break;
-      default:
-        s.resize(pos);
-        break;
-    }
-  }
-  return s;
+  return testing::mutate_bytes(text, rng, kBytes, 5);
 }
 
 bool all_digits(std::string_view s) {

@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include <jobcarbon/testing/mutate.hpp>
+
 namespace jobcarbon::os {
 namespace {
 
@@ -27,27 +29,7 @@ const std::string kPidStat =
 
 // Return TEXT with a few random bytes changed, inserted or removed, or cut short.
 std::string mutate(const std::string& text, std::mt19937_64& rng) {
-  std::string s = text;
-  const int edits = 1 + static_cast<int>(rng() % 6);
-  for (int i = 0; i < edits; ++i) {
-    const auto pos = s.empty() ? 0 : rng() % s.size();
-    const char c = static_cast<char>(rng() % 256);
-    switch (rng() % 4) {
-      case 0:
-        if (!s.empty()) s[pos] = c;
-        break;
-      case 1:
-        s.insert(s.begin() + static_cast<std::ptrdiff_t>(pos), c);
-        break;
-      case 2:
-        if (!s.empty()) s.erase(pos, 1);
-        break;
-      case 3:
-        s.resize(pos);
-        break;
-    }
-  }
-  return s;
+  return testing::mutate_bytes(text, rng, {}, 6);
 }
 
 TEST(ParsersProperty, MutatedKernelTextNeverCrashes) {
