@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <jobcarbon/agent/durable_file.hpp>
+#include <jobcarbon/os/durable_file.hpp>
 #include <jobcarbon/ledger/record_json.hpp>
 
 namespace jobcarbon::agent {
@@ -158,7 +158,7 @@ template <typename Record>
 std::expected<void, std::string> check_before_put(const fs::path& path, const Record& record,
                                                   const std::optional<std::string>& invalid) {
   if (invalid) return std::unexpected(fmt::format("not spooled: {}", *invalid));
-  auto existing = read_small_file(path, Spool::kMaxFileBytes);
+  auto existing = os::read_small_file(path, Spool::kMaxFileBytes);
   if (!existing || !existing->has_value()) return {};  // nothing there, or replay will move it
   auto spooled = parse_spooled(path.filename().string(), **existing);
   if (!spooled) return {};  // damaged: replacing it with a good record of the same key is right
@@ -187,7 +187,7 @@ std::expected<void, std::string> Spool::ensure_dir() const {
 std::expected<void, std::string> Spool::write(const std::string& name,
                                               const std::string& text) const {
   if (auto made = ensure_dir(); !made) return made;
-  return write_file_atomically(dir_ / name, text);
+  return os::write_file_atomically(dir_ / name, text);
 }
 
 std::expected<void, std::string> Spool::put(const ledger::JobRecord& record) {
@@ -231,7 +231,7 @@ std::expected<ReplayResult, std::string> Spool::replay(ledger::Store& store) {
   for (std::size_t i = 0; i < names->size(); ++i) {
     const std::string& name = (*names)[i];
     const fs::path path = dir_ / name;
-    auto text = read_small_file(path, kMaxFileBytes);
+    auto text = os::read_small_file(path, kMaxFileBytes);
     if (text && !text->has_value()) continue;  // gone since the listing
     auto spooled = text ? parse_spooled(name, **text)
                         : std::expected<Spooled, std::string>(std::unexpect, text.error());

@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <jobcarbon/agent/durable_file.hpp>
+#include <jobcarbon/os/durable_file.hpp>
 #include <jobcarbon/ledger/record_json.hpp>
 #include <jobcarbon/ledger/sqlite_store.hpp>
 #include <jobcarbon/ledger/test_support.hpp>
@@ -314,7 +314,7 @@ TEST(Spool, FileNamesAreAStableHashOfTheKey) {
   r.energy_charged = r.energy.total();
   ASSERT_TRUE(spool.put(r));
   EXPECT_EQ(spool.size(), 2u);
-  auto text = read_small_file(spool.dir() / "job-335881f76cc18acc.json", 1 << 20);
+  auto text = os::read_small_file(spool.dir() / "job-335881f76cc18acc.json", 1 << 20);
   ASSERT_TRUE(text && text->has_value());
   const auto j = nlohmann::json::parse(**text);
   EXPECT_EQ(j["version"], 1);

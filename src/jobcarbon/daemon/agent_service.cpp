@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include <jobcarbon/agent/durable_file.hpp>
+#include <jobcarbon/os/durable_file.hpp>
 #include <jobcarbon/agent/journal.hpp>
 
 namespace jobcarbon::daemon {
@@ -115,7 +115,7 @@ std::vector<std::string> AgentService::start(const std::string& boot_id) {
   fs::create_directories(config_.state_dir, ec);
   ::chmod(config_.state_dir.c_str(), 0700);
   std::optional<agent::JournalState> journal;
-  const auto text = agent::read_small_file(journal_path_, agent::kMaxJournalBytes);
+  const auto text = os::read_small_file(journal_path_, agent::kMaxJournalBytes);
   if (!text) {
     config_.log(
         fmt::format("journal {}: {}; starting without it", journal_path_.string(), text.error()));
@@ -140,7 +140,7 @@ std::vector<std::string> AgentService::start(const std::string& boot_id) {
 
 void AgentService::persist() {
   const auto ok =
-      agent::write_file_atomically(journal_path_, agent::serialize_journal(engine_.journal()));
+      os::write_file_atomically(journal_path_, agent::serialize_journal(engine_.journal()));
   if (!ok && ok.error() != last_persist_error_) config_.log("journal: " + ok.error());
   last_persist_error_ = ok ? "" : ok.error();
 }

@@ -1,4 +1,4 @@
-#include <jobcarbon/agent/durable_file.hpp>
+#include <jobcarbon/os/durable_file.hpp>
 
 #include <cerrno>
 #include <cstdint>
@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-namespace jobcarbon::agent {
+namespace jobcarbon::os {
 namespace {
 
 namespace fs = std::filesystem;
@@ -114,4 +114,4 @@ std::expected<std::optional<std::string>, std::string> read_small_file(const fs:
   return std::optional<std::string>(std::move(content));
 }
 
-}  // namespace jobcarbon::agent
+}  // namespace jobcarbon::os

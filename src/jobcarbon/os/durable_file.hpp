@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace jobcarbon::agent {
+namespace jobcarbon::os {
 
 // Replace PATH's content with CONTENT, atomically and durably: write PATH.tmp (created or
 // truncated, mode 0600 even when a leftover PATH.tmp had another mode; a symlink there is refused
@@ -27,4 +27,4 @@ std::expected<void, std::string> write_file_atomically(const std::filesystem::pa
 std::expected<std::optional<std::string>, std::string> read_small_file(
     const std::filesystem::path& path, std::size_t max_bytes);
 
-}  // namespace jobcarbon::agent
+}  // namespace jobcarbon::os
