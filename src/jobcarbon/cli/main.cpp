@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <jobcarbon/cli/budget_command.hpp>
+#include <jobcarbon/cli/enforce_command.hpp>
 #include <jobcarbon/cli/intensity_command.hpp>
 #include <jobcarbon/cli/jobs_command.hpp>
 #include <jobcarbon/cli/ledger_command.hpp>
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   jobcarbon::cli::add_show_command(app);
   jobcarbon::cli::add_status_command(app);
   jobcarbon::cli::add_slurm_event_command(app);
+  jobcarbon::cli::add_enforce_command(app);
   jobcarbon::cli::add_ledger_command(app);
   try {
     app.parse(argc, argv);

@@ -199,7 +199,11 @@ Verdict check_submission(std::span<const AccountUsage> chain, KgCo2 estimate,
 
 Action stop_action(KgCo2 usage, KgCo2 limit, std::optional<WallTime> signalled_at, WallTime now,
                    Duration grace) {
-  if (usage.value <= limit.value) return Action::kNone;
+  return stop_action(usage.value > limit.value, signalled_at, now, grace);
+}
+
+Action stop_action(bool over, std::optional<WallTime> signalled_at, WallTime now, Duration grace) {
+  if (!over) return Action::kNone;
   if (!signalled_at) return Action::kCheckpointSignal;
   const Duration elapsed = now > *signalled_at ? now - *signalled_at : Duration::zero();
   return elapsed >= grace ? Action::kCancel : Action::kNone;

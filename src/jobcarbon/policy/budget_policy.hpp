@@ -99,5 +99,8 @@ std::string_view to_string(Action action);
 // A clock that went backwards (NOW before SIGNALLED_AT) counts as no time elapsed.
 Action stop_action(KgCo2 usage, KgCo2 limit, std::optional<WallTime> signalled_at, WallTime now,
                    Duration grace);
+// The same rule for a limit whose crossing the caller decided (OVER: usage > limit), whatever it
+// is measured in (an energy budget compares kWh): not over → kNone, else as above.
+Action stop_action(bool over, std::optional<WallTime> signalled_at, WallTime now, Duration grace);
 
 }  // namespace jobcarbon::policy
