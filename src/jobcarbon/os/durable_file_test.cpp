@@ -1,4 +1,4 @@
-#include <jobcarbon/agent/durable_file.hpp>
+#include <jobcarbon/os/durable_file.hpp>
 
 #include <string>
 
@@ -10,7 +10,7 @@
 #include <jobcarbon/testing/temp_dir.hpp>
 #include <jobcarbon/testing/unprivileged.hpp>
 
-namespace jobcarbon::agent {
+namespace jobcarbon::os {
 namespace {
 
 namespace fs = std::filesystem;
@@ -140,4 +140,4 @@ TEST(DurableFile, UnreadableFileIsAnError) {
 }
 
 }  // namespace
-}  // namespace jobcarbon::agent
+}  // namespace jobcarbon::os
