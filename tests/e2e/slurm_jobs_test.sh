@@ -3,26 +3,37 @@
 # emulated nodes, each with its own jobcarbond reading its own fixture sensors (RAPL copy, two fake
 # NVML GPUs), registered by the Prolog/Epilog (deploy/slurm/prolog.sh). A 1-GPU job is recorded
 # with its user, account, node and GPU, charged exactly its GPU's counter delta; a 2-node job has
-# one record per node, each its own node's delta, summing to the job's total.
+# one record per node, each its own node's delta, summing to the job's total. The ledger is on
+# PostgreSQL: a private server of this test (pg_private.sh), written by the agents and read by the
+# submission hook and `jobcarbon jobs/show`.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/pg_private.sh"
 : "${JOBCARBOND:?JOBCARBOND must name the jobcarbond binary}"
 
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   skip_unless_ci "Slurm or munge is not installed (scripts/install-deps.sh --test installs them)"
 fi
 if [[ $(id -u) != 0 ]]; then skip_unless_ci "starting Slurm and munge needs root"; fi
+why=$(pg_private_missing)
+if [[ -n $why ]]; then skip_unless_ci "$why"; fi
 
 CLUSTER="$T/slurm"
+PG="$T/pg"
 cd "$T" # jobs without -o write slurm-N.out where sbatch runs
 agents=()
 cleanup() {
   bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --stop
   for a in "${agents[@]}"; do kill "$a" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  pg_private_stop "$PG" || true
   rm -rf "$T"
 }
 trap cleanup EXIT
-chmod 755 "$T"
+chmod 755 "$T" # slurmd's jobs and the postgres user enter it
+pg_port=$(free_port)
+pg_private_start "$PG" "$pg_port" || fail "the private PostgreSQL server did not start"
+L=$(pg_private_url "$pg_port")
+ok "the ledger is a private PostgreSQL server ($L)"
 export PATH="$(dirname "$JOBCARBON"):$PATH"
 
 # --- one agent per emulated node, each on its own fixture sensors; one shared ledger.
@@ -53,7 +64,7 @@ nvml-lib = "$FAKE_NVML"
 cgroup-root = "$N/cgroup"
 node-name = "$n"
 cluster = "jctest"
-ledger = "$T/ledger.db"
+ledger = "$L"
 EOF
   FAKE_NVML_SCENARIO="$N/nvml/scenario" "$JOBCARBOND" --config "$N/agent.toml" 2>"$N/agent.log" &
   agents+=($!)
@@ -63,8 +74,8 @@ for n in n1 n2; do
   [[ -S $T/nodes/$n/agent.sock ]] || { cat "$T/nodes/$n/agent.log"; fail "the agent of $n did not start"; }
 done
 
-printf 'ledger = "%s"\nintensity = 0.4\n' "$T/ledger.db" >"$T/jobcarbon.toml"
-"$JOBCARBON" budget set --ledger "$T/ledger.db" --account vision --year "$(date +%Y)" --limit 2t >/dev/null
+printf 'ledger = "%s"\nintensity = 0.4\n' "$L" >"$T/jobcarbon.toml"
+"$JOBCARBON" budget set --ledger "$L" --account vision --year "$(date +%Y)" --limit 2t >/dev/null
 printf 'jobcarbon = %s\nconfig = %s\ntimeout = 5\non_error = open\n' "$JOBCARBON" "$T/jobcarbon.toml" >"$T/submit.conf"
 bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --nodes 2 --gpus 2 --port "$(free_port)" \
   --submit-settings "$T/submit.conf" --agent-sockets "$T/nodes/%n/agent.sock" --event-args "--config $T/jobcarbon.toml" >"$T/start.log" 2>&1 ||
@@ -86,7 +97,7 @@ chmod 755 "$T/advance.sh"
 wait_records() {
   local deadline=$((SECONDS + 40)) out
   while :; do
-    out=$("$JOBCARBON" jobs --ledger "$T/ledger.db" --format json 2>/dev/null || echo '[]')
+    out=$("$JOBCARBON" jobs --ledger "$L" --format json 2>/dev/null || echo '[]')
     if [[ $("$PY" -c 'import json,sys; print(sum(r["job_id"] == sys.argv[1] for r in json.loads(sys.argv[2])))' "$1" "$out") -ge $2 ]]; then
       printf '%s' "$out" >"$T/records.json"
       return 0
@@ -119,6 +130,6 @@ wait_records "$job" 2
 expect_eq "one record per node, each its own node's GPU delta (uJ)" \
   "$(json "$T/records.json" "sorted((r['node'], r['domains_uj']['gpu']) for r in j if r['job_id'] == '$job')")" \
   "[('n1', 5000000), ('n2', 7000000)]"
-"$JOBCARBON" show "$job" --ledger "$T/ledger.db" >"$T/show.txt"
+"$JOBCARBON" show "$job" --ledger "$L" >"$T/show.txt"
 expect_contains "jobcarbon show lists both nodes" "$T/show.txt" "n2"
 finish

@@ -3,19 +3,30 @@
 # host (scripts/start-slurm.sh) with deploy/slurm/job_submit.lua calling `jobcarbon budget check`.
 # An over-budget job is refused with the message (with -A and with #SBATCH -A), a warn account's
 # job runs and the user sees the warning, an account without a budget is not in the way, and a
-# ledger that cannot be read or a check that hangs follows the site's fail-open / fail-closed rule.
+# ledger that is down (its PostgreSQL server stopped) or a check that hangs follows the site's
+# fail-open / fail-closed rule; once the server is back, the check works again. The ledger is a
+# private PostgreSQL server of this test (pg_private.sh), so that it can be stopped.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/pg_private.sh"
 
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   skip_unless_ci "Slurm or munge is not installed (scripts/install-deps.sh --test installs them)"
 fi
 if [[ $(id -u) != 0 ]]; then skip_unless_ci "starting Slurm and munge needs root"; fi
+why=$(pg_private_missing)
+if [[ -n $why ]]; then skip_unless_ci "$why"; fi
 
 CLUSTER="$T/slurm"
+PG="$T/pg"
 cd "$T" # jobs without -o write slurm-N.out where sbatch runs
-trap 'bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --stop; rm -rf "$T"' EXIT
+trap 'bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --stop; pg_private_stop "$PG" || true; rm -rf "$T"' EXIT
+chmod 755 "$T" # slurmd's jobs and the postgres user enter it
+pg_port=$(free_port)
+pg_private_start "$PG" "$pg_port" || fail "the private PostgreSQL server did not start"
+L=$(pg_private_url "$pg_port")
+ok "the ledger is a private PostgreSQL server ($L)"
 cat >"$T/jobcarbon.toml" <<EOF
-ledger = "$T/ledger.db"
+ledger = "$L"
 intensity = 0.5
 EOF
 settings="$T/slurm-submit.conf"
@@ -29,9 +40,8 @@ contact = hpc-support@example.org
 EOF
 }
 write_settings open "$JOBCARBON" 5
-"$JOBCARBON" budget set --ledger "$T/ledger.db" --account vision --year "$(date +%Y)" --limit 1g --policy deny >/dev/null
-"$JOBCARBON" budget set --ledger "$T/ledger.db" --account nlp --year "$(date +%Y)" --limit 500g --warn-at 1% --policy warn >/dev/null
-chmod 755 "$T"
+"$JOBCARBON" budget set --ledger "$L" --account vision --year "$(date +%Y)" --limit 1g --policy deny >/dev/null
+"$JOBCARBON" budget set --ledger "$L" --account nlp --year "$(date +%Y)" --limit 500g --warn-at 1% --policy warn >/dev/null
 
 bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --nodes 2 --gpus 2 --port "$(free_port)" \
   --submit-settings "$settings" >"$T/start.log" 2>&1 || { cat "$T/start.log"; fail "the Slurm cluster did not start"; }
@@ -68,17 +78,33 @@ expect_eq "the warned job ran" "$(cat "$T/nlp.out")" ran
 sbatch -A physics -t 5 --wrap 'true' >/dev/null 2>"$T/allow.err" || { cat "$T/allow.err"; fail "an account without a budget was refused"; }
 ok "an account without a budget is accepted"
 
-# --- the ledger cannot be read: fail open (default) accepts with a log line; fail closed refuses.
-sed -i "s|^ledger = .*|ledger = \"$T/missing/ledger.db\"|" "$T/jobcarbon.toml"
-sbatch -A vision -t 5 --wrap 'true' >/dev/null 2>"$T/open.err" || { cat "$T/open.err"; fail "fail open refused a job"; }
-ok "fail open: accepted while the ledger cannot be read"
+# --- 6. the ledger is down (its server stopped): fail open (the default) accepts the job — one
+# that the check would refuse — and slurmctld's log says so, with the reason; fail closed refuses
+# even a job that the check would allow, saying why.
+pg_private_stop "$PG" || fail "the private PostgreSQL server did not stop"
+if "$PG_PRIVATE_BIN/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then fail "the ledger's server still answers"; fi
+ok "the ledger's server is stopped"
+sbatch -A vision --gres=gpu:1 -t 60 --wrap 'true' >/dev/null 2>"$T/open.err" || { cat "$T/open.err"; fail "fail open refused a job"; }
+ok "fail open: accepted while the ledger is down"
 expect_contains "and slurmctld's log says so" "$CLUSTER/log/slurmctld.log" "accepted without a budget check (fail open), account vision"
+expect_contains "with the reason: the ledger's server cannot be reached" "$CLUSTER/log/slurmctld.log" \
+  "accepted without a budget check (fail open), account vision: $L: cannot connect"
 write_settings closed "$JOBCARBON" 5
 if sbatch -A vision -t 5 --wrap 'true' >/dev/null 2>"$T/closed.err"; then fail "fail closed accepted a job"; fi
-expect_contains "fail closed: refused, saying why" "$T/closed.err" "cannot be checked"
+expect_contains "fail closed: refused, saying why" "$T/closed.err" "the CO2 budget of account vision cannot be checked"
+expect_contains "and naming the unreachable ledger" "$T/closed.err" "$L: cannot connect"
+expect_contains "and who to ask" "$T/closed.err" "(ask hpc-support@example.org)"
+if sbatch -A physics -t 5 --wrap 'true' >/dev/null 2>"$T/closed2.err"; then fail "fail closed accepted a job of an account without a budget"; fi
+ok "fail closed: even an account without a budget is refused while the ledger is down"
+
+# --- the server is back: the check works again (still fail closed, so an accepted job was checked).
+pg_private_restart "$PG" || fail "the private PostgreSQL server did not restart"
+if sbatch -A vision --gres=gpu:1 -t 60 --wrap 'true' >/dev/null 2>"$T/back.err"; then fail "an over-budget job was accepted after the ledger came back"; fi
+expect_contains "ledger back: a deny account is refused again, with its budget" "$T/back.err" "Account vision has used 0 kg of its 1 g CO2 budget"
+sbatch -A physics -t 5 --wrap 'true' >/dev/null 2>"$T/back2.err" || { cat "$T/back2.err"; fail "after the ledger came back, fail closed still refused an account without a budget"; }
+ok "ledger back: an account without a budget is accepted under fail closed"
 
 # --- a slow ledger: jobcarbon gives up at the timeout (exit 3) and the rule applies (here: open).
-sed -i "s|^ledger = .*|ledger = \"$T/ledger.db\"|" "$T/jobcarbon.toml"
 write_settings open "$JOBCARBON" 0.001
 sbatch -A vision -t 5 --wrap 'true' >/dev/null 2>"$T/slow.err" || { cat "$T/slow.err"; fail "a timed-out check refused the job under fail open"; }
 expect_contains "a check that times out is logged with the reason" "$CLUSTER/log/slurmctld.log" "no decision within 0.001 s"
