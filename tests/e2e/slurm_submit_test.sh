@@ -61,6 +61,11 @@ if SBATCH_ACCOUNT=vision sbatch --gres=gpu:1 -t 60 --wrap 'true' >/dev/null 2>"$
   fail "an over-budget job with SBATCH_ACCOUNT was accepted"
 fi
 expect_contains "SBATCH_ACCOUNT is checked too" "$T/deny3.err" "Account vision has used"
+# srun and salloc create their allocations through the same hook.
+if timeout 20 srun -A vision --gres=gpu:1 -t 60 true >/dev/null 2>"$T/deny4.err"; then fail "an over-budget srun was accepted"; fi
+expect_contains "srun is checked and refused with the message" "$T/deny4.err" "Account vision has used 0 kg of its 1 g CO2 budget"
+if timeout 20 salloc -A vision --gres=gpu:1 -t 60 true >/dev/null 2>"$T/deny5.err"; then fail "an over-budget salloc was accepted"; fi
+expect_contains "salloc is checked and refused with the message" "$T/deny5.err" "Account vision has used 0 kg of its 1 g CO2 budget"
 
 # --- warn: accepted, the warning shown, the job runs.
 sbatch -A nlp --gres=gpu:1 -t 60 -o "$T/nlp.out" --wrap 'echo ran' >"$T/warn.out" 2>"$T/warn.err" ||
