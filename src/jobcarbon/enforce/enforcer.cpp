@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <string_view>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -150,11 +152,12 @@ void after_step(EnforcerState& state, const Step& step, policy::WallTime now) {
 
 void forget_settled(EnforcerState& state, std::span<const ChargedJob> live,
                     std::span<const StopLimit> limits) {
+  // By id: a big cluster has tens of thousands of queued jobs and thousands of remembered ones.
+  std::unordered_map<std::string_view, const ChargedJob*> by_id;
+  for (const auto& j : live) by_id.emplace(j.job.id, &j);
   auto find = [&](const std::string& id) -> const ChargedJob* {
-    for (const auto& j : live) {
-      if (j.job.id == id) return &j;
-    }
-    return nullptr;
+    const auto it = by_id.find(id);
+    return it == by_id.end() ? nullptr : it->second;
   };
   std::erase_if(state.signalled_us, [&](const auto& entry) {
     const ChargedJob* j = find(entry.first);
@@ -194,13 +197,14 @@ std::expected<void, std::string> run_round(ledger::Store& store, Cluster& cluste
   }
 
   const auto steps = plan_round(jobs, limits, state, now, options.grace);
+  std::unordered_map<std::string_view, const ChargedJob*> by_id;
+  for (const auto& j : jobs) by_id.emplace(j.job.id, &j);
+  std::unordered_map<std::string, const StopLimit*> by_name;
+  for (const auto& l : limits) by_name.emplace(limit_name(l), &l);
   for (const auto& step : steps) {
-    const ChargedJob& j = *std::find_if(jobs.begin(), jobs.end(),
-                                        [&](const ChargedJob& c) { return c.job.id == step.job; });
-    const StopLimit* limit = nullptr;
-    for (const auto& l : limits) {
-      if (limit_name(l) == step.budget) limit = &l;
-    }
+    const ChargedJob& j = *by_id.at(step.job);
+    const auto named = by_name.find(step.budget);
+    const StopLimit* limit = named == by_name.end() ? nullptr : named->second;
     const std::string why = limit != nullptr
                                 ? fmt::format("account {} {}", step.budget, limit->standing)
                                 : fmt::format("account {} is within its limit again", step.budget);
