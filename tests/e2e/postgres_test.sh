@@ -27,12 +27,20 @@ sql() {
 
 "$JOBCARBON" ledger init --ledger "$L" >"$T/init.txt"
 expect_contains "init: postgresql backend" "$T/init.txt" "backend:           postgresql"
-expect_contains "init: schema version 6" "$T/init.txt" "schema version:    6"
+expect_contains "init: schema version 7" "$T/init.txt" "schema version:    7"
 expect_contains "init: private data off by default" "$T/init.txt" "private data:      off"
 expect_eq "init: the three group roles exist" \
   "$(sql "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'jobcarbon\_%' AND NOT rolcanlogin")" 3
 "$JOBCARBON" ledger init --ledger "$L" --private-data off >/dev/null
-expect_eq "init twice: migrations applied once" "$(sql 'SELECT count(*) FROM jobcarbon.schema_migrations')" 6
+expect_eq "init twice: migrations applied once" "$(sql 'SELECT count(*) FROM jobcarbon.schema_migrations')" 7
+# Step records (0007): writers append, everyone reads, nobody changes them; private data by RLS.
+expect_eq "job_steps: writer may insert, reader may not, nobody may update" \
+  "$(sql "SELECT has_table_privilege('jobcarbon_writer', 'jobcarbon.job_steps', 'INSERT'),
+                 has_table_privilege('jobcarbon_reader', 'jobcarbon.job_steps', 'SELECT'),
+                 has_table_privilege('jobcarbon_reader', 'jobcarbon.job_steps', 'INSERT'),
+                 has_table_privilege('jobcarbon_writer', 'jobcarbon.job_steps', 'UPDATE')")" "t|t|f|f"
+expect_eq "job_steps: row-level security on" \
+  "$(sql "SELECT relrowsecurity FROM pg_class WHERE oid = 'jobcarbon.job_steps'::regclass")" t
 
 # record ACCOUNT: one run charged to ACCOUNT whose RAPL counter advances by exactly 36e9 µJ
 # (0.01 kWh) at 2.5 kg/kWh: 25 g, plus a little estimated memory.
@@ -53,6 +61,10 @@ expect_eq "usage totals kept with each write" \
   "$(sql "SELECT jobs FROM jobcarbon.usage_totals WHERE account = 'ml lab' AND user_name = ''")" 2
 
 "$JOBCARBON" jobs --ledger "$L" --format json >"$T/jobs.json"
+first=$(json "$T/jobs.json" "j[0]['job_id']")
+"$JOBCARBON" show "$first" --ledger "$L" --json >"$T/show-job.json"
+expect_eq "show: one record, no steps (a run has none)" \
+  "$(json "$T/show-job.json" "(len(j['records']), j['steps'])")" "(1, [])"
 expect_eq "jobs: three runs" "$(json "$T/jobs.json" "len(j)")" 3
 expect_eq "jobs: the quoted account round-trips" "$(json "$T/jobs.json" "sorted(r['account'] for r in j)[0]")" "it's"
 JOBCARBON_LEDGER="$L" "$JOBCARBON" jobs --format json >"$T/jobs-env.json"

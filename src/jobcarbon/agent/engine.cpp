@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <jobcarbon/ledger/store.hpp>
 #include <jobcarbon/report/record_energy.hpp>
 #include <jobcarbon/report/run_report.hpp>
 #include <jobcarbon/sensors/gpu_selection.hpp>
@@ -70,6 +71,7 @@ std::vector<std::string> Engine::start(const std::optional<JournalState>& journa
     idle_open_ = journal->idle_open;
     outbox_.jobs = journal->pending_jobs;
     outbox_.idle = journal->pending_idle;
+    outbox_.steps = journal->pending_steps;
     notes.push_back(fmt::format(
         "resumed from the journal: {} running job(s), {} counter reading(s); the energy since "
         "the journal was written is measured from the saved readings",
@@ -91,14 +93,21 @@ std::vector<std::string> Engine::start(const std::optional<JournalState>& journa
   // measured, and no job of the last boot is still running.
   outbox_.jobs = journal->pending_jobs;
   outbox_.idle = journal->pending_idle;
+  outbox_.steps = journal->pending_steps;
   if (journal->idle_open) outbox_.idle.push_back(*journal->idle_open);
   const auto at = ledger::from_us(journal->wall_us);
   for (JobState job : journal->jobs) {
-    outbox_.jobs.push_back(finish(
+    auto r = finish(
         job, at, -1,
         {fmt::format("the node restarted (boot id {} -> {}); the job's energy after the agent's "
                      "last journal entry is not measured",
-                     journal->boot_id, boot_id)}));
+                     journal->boot_id, boot_id)});
+    // A sub-record's energy is inside its parent's record: a step, never a second charge.
+    if (job.parent) {
+      add_step(std::move(r));
+    } else {
+      outbox_.jobs.push_back(std::move(r));
+    }
   }
   notes.push_back(fmt::format(
       "the node restarted since the journal was written: {} job(s) of the last boot ended with "
@@ -238,18 +247,51 @@ void Engine::close_idle() {
 void Engine::end_gone_jobs() {
   if (gone_.empty()) return;
   const auto now = to_timestamp(clock_.wall());
-  // Back to front, so that the indices stay valid while erasing.
-  for (auto it = gone_.rbegin(); it != gone_.rend(); ++it) {
-    recently_gone_.push_back(report_of(jobs_[*it]));
-    if (recently_gone_.size() > 64) recently_gone_.pop_front();
-    if (!jobs_[*it].parent) {
-      outbox_.jobs.push_back(finish(jobs_[*it], now, -1,
-                                    {"the job's processes (or cgroup) disappeared without a "
-                                     "job_end message; charged up to the boundary that found it"}));
-    }
-    jobs_.erase(jobs_.begin() + static_cast<std::ptrdiff_t>(*it));
-  }
+  // By key, back to front: ending a gone job also ends its sub-records, which moves indices.
+  std::vector<JobKey> keys;
+  for (auto it = gone_.rbegin(); it != gone_.rend(); ++it) keys.push_back(jobs_[*it].job.key);
   gone_.clear();
+  const std::vector<std::string> note = {
+      "the job's processes (or cgroup) disappeared without a job_end message; charged up to the "
+      "boundary that found it"};
+  for (const JobKey& key : keys) {
+    const auto it = std::find_if(jobs_.begin(), jobs_.end(),
+                                 [&](const JobState& j) { return j.job.key == key; });
+    if (it == jobs_.end()) continue;  // a sub-record that ended with its gone parent
+    recently_gone_.push_back(report_of(*it));
+    if (recently_gone_.size() > 64) recently_gone_.pop_front();
+    auto r = finish(*it, now, -1, note);
+    const bool top = !it->parent;
+    jobs_.erase(it);
+    if (top) {
+      outbox_.jobs.push_back(std::move(r));
+      end_subrecords(key, now);
+    } else {
+      add_step(std::move(r));
+    }
+  }
+}
+
+void Engine::add_step(ledger::JobRecord step) {
+  // A sub-record the ledger would refuse as a step (registered as step "job": a Prolog's
+  // registration inside another job) could never be delivered; its energy is in its parent's
+  // record all the same.
+  if (ledger::invalid_step(step)) return;
+  outbox_.steps.push_back(std::move(step));
+}
+
+void Engine::end_subrecords(const JobKey& parent, ledger::Timestamp end) {
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    if (!it->parent || *it->parent != parent) {
+      ++it;
+      continue;
+    }
+    add_step(finish(*it, end, -1,
+                    {fmt::format("ended with its job ({} step {}), which ended first; its exit "
+                                 "code is unknown",
+                                 parent.job_id, parent.step)}));
+    it = jobs_.erase(it);
+  }
 }
 
 std::expected<void, Error> Engine::job_start(const JobStart& job,
@@ -306,10 +348,12 @@ std::expected<JobReport, Error> Engine::job_end(const JobEnd& end) {
     // record is still in the outbox; once spooled it stays -1 (unknown).
     for (const auto& rep : recently_gone_) {
       if (rep.key != end.key) continue;
-      for (auto& r : outbox_.jobs) {
-        if (r.cluster == end.key.cluster && r.job_id == end.key.job_id &&
-            ledger::to_us(r.submit_time) == end.key.submit_time_us && r.step == end.key.step) {
-          r.exit_code = static_cast<int>(end.exit_code);
+      for (auto* records : {&outbox_.jobs, &outbox_.steps}) {
+        for (auto& r : *records) {
+          if (r.cluster == end.key.cluster && r.job_id == end.key.job_id &&
+              ledger::to_us(r.submit_time) == end.key.submit_time_us && r.step == end.key.step) {
+            r.exit_code = static_cast<int>(end.exit_code);
+          }
         }
       }
       return rep;
@@ -321,15 +365,17 @@ std::expected<JobReport, Error> Engine::job_end(const JobEnd& end) {
   const auto it = std::find_if(jobs_.begin(), jobs_.end(), has_key);
   if (it == jobs_.end()) return job_end(end);  // the boundary found it gone
   JobReport rep = report_of(*it);
-  if (!it->parent) {
-    const auto at = end.end_time_us > 0 ? std::max(ledger::from_us(end.end_time_us), it->start)
-                                        : to_timestamp(clock_.wall());
-    outbox_.jobs.push_back(finish(*it, at, static_cast<int>(end.exit_code), {}));
-    const JobKey key = it->job.key;
-    jobs_.erase(it);
-    std::erase_if(jobs_, [&](const JobState& j) { return j.parent && *j.parent == key; });
+  const auto at = end.end_time_us > 0 ? std::max(ledger::from_us(end.end_time_us), it->start)
+                                      : to_timestamp(clock_.wall());
+  auto r = finish(*it, at, static_cast<int>(end.exit_code), {});
+  const JobKey key = it->job.key;
+  const bool top = !it->parent;
+  jobs_.erase(it);
+  if (top) {
+    outbox_.jobs.push_back(std::move(r));
+    end_subrecords(key, at);
   } else {
-    jobs_.erase(it);
+    add_step(std::move(r));
   }
   return rep;
 }
@@ -402,6 +448,14 @@ ledger::JobRecord Engine::finish(JobState& job, ledger::Timestamp end, int exit_
                     {"machine", domains_json(job.machine)},
                     {"unallocated", domains_json(job.unallocated)}};
   j["co2_kg"] = job.co2_kg;
+  if (job.parent) {
+    // A step record: say whose share it is, so that nobody adds it to its job's figures.
+    j["parent"] = {{"cluster", job.parent->cluster},
+                   {"job_id", job.parent->job_id},
+                   {"submit_time_us", job.parent->submit_time_us},
+                   {"step", job.parent->step}};
+    j["share_of_parent"] = "by CPU time; part of the parent's record, never charged again";
+  }
   j["notes"] = notes;
   r.report_json = j.dump();
   return r;
@@ -522,6 +576,7 @@ JournalState Engine::journal() const {
   j.idle_open = idle_open_;
   j.pending_jobs = outbox_.jobs;
   j.pending_idle = outbox_.idle;
+  j.pending_steps = outbox_.steps;
   return j;
 }
 

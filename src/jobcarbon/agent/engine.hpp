@@ -69,9 +69,10 @@ struct JobState {
   Duration cpu_time{0};                   // CPU time attributed so far
   std::optional<Duration> last_cpu;       // cumulative CPU time at the last boundary
   double co2_kg = 0;
-  // Set for a sub-record: a job registered inside this registered job (an experiment's
-  // `jobcarbon run` within a Slurm job). It takes no part in the node's attribution: its energy
-  // is its share of the parent's, by CPU time, and it is never charged on its own.
+  // Set for a sub-record: a job registered inside this registered job (a Slurm step within its
+  // job's Prolog registration, an experiment's `jobcarbon run` within a Slurm job). It takes no
+  // part in the node's attribution: its energy is its share of the parent's, by CPU time, and it
+  // is never charged on its own (its record is a step record: Outbox::steps).
   std::optional<JobKey> parent;
   bool operator==(const JobState&) const = default;
 };
@@ -92,17 +93,22 @@ struct JournalState {
   std::vector<SavedReading> readings;
   std::optional<Duration> machine_busy;  // /proc/stat busy CPU time at the last boundary
   std::vector<JobState> jobs;
-  std::optional<ledger::NodeIdle> idle_open;    // the idle period still open
-  std::vector<ledger::JobRecord> pending_jobs;  // finished, not yet known to be spooled
-  std::vector<ledger::NodeIdle> pending_idle;   // closed, not yet known to be spooled
+  std::optional<ledger::NodeIdle> idle_open;     // the idle period still open
+  std::vector<ledger::JobRecord> pending_jobs;   // finished, not yet known to be spooled
+  std::vector<ledger::NodeIdle> pending_idle;    // closed, not yet known to be spooled
+  std::vector<ledger::JobRecord> pending_steps;  // sub-records' records, not yet spooled
   bool operator==(const JournalState&) const = default;
 };
 
 // What a boundary produced for the daemon to deliver (spool, then ledger).
 struct Outbox {
-  std::vector<ledger::JobRecord> jobs;
+  std::vector<ledger::JobRecord> jobs;  // top-level jobs: Store::append (they count)
   std::vector<ledger::NodeIdle> idle;
-  bool empty() const { return jobs.empty() && idle.empty(); }
+  // Ended sub-records: Store::append_step, never append. Each is a share of its parent's record
+  // (its own key and step, its charged share, CO2, start, end and exit code; report_json names
+  // the parent), so it must never be counted in budgets, usage or reports.
+  std::vector<ledger::JobRecord> steps;
+  bool empty() const { return jobs.empty() && idle.empty() && steps.empty(); }
 };
 
 class Engine {
@@ -115,8 +121,8 @@ class Engine {
   // on from the saved readings (the energy of the time the agent was down is measured and
   // attributed by the jobs' cumulative CPU time), and jobs and totals continue. After a reboot
   // (another boot id) the counters restarted: the journal's jobs are ended at the journal's time
-  // with what they were charged (the rest cannot be known) and their records go to the outbox.
-  // Returns notes for the log.
+  // with what they were charged (the rest cannot be known) and their records go to the outbox
+  // (sub-records' to its steps). Returns notes for the log.
   std::vector<std::string> start(const std::optional<JournalState>& journal,
                                  const std::string& boot_id);
 
@@ -132,8 +138,10 @@ class Engine {
   std::expected<void, Error> job_start(const JobStart& job,
                                        const std::optional<JobKey>& parent = std::nullopt);
   // End a job (after a boundary that still charges it) and return what it was charged; a
-  // top-level job's record goes to the outbox (a sub-record's does not: its energy is its
-  // parent's). Sub-records of an ended job end with it.
+  // top-level job's record goes to the outbox's jobs, a sub-record's to its steps (its energy is
+  // a share of its parent's). Sub-records of an ended job end with it, at its end time, with exit
+  // code -1 (unknown: no end message of their own), into the steps; so do those of a job whose
+  // processes or cgroup a boundary found gone.
   std::expected<JobReport, Error> job_end(const JobEnd& end);
 
   // Return the uid of a registered job, for authorization.
@@ -163,6 +171,8 @@ class Engine {
   void end_gone_jobs();
   ledger::JobRecord finish(JobState& job, ledger::Timestamp end, int exit_code,
                            const std::vector<std::string>& notes);
+  void add_step(ledger::JobRecord step);
+  void end_subrecords(const JobKey& parent, ledger::Timestamp end);
   void close_idle();
   JobReport report_of(const JobState& job) const;
 

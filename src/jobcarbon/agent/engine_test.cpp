@@ -5,6 +5,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <jobcarbon/ledger/store.hpp>
 
 namespace jobcarbon::agent {
 namespace {
@@ -395,13 +398,212 @@ TEST_F(Fixture, ASubRecordGetsItsShareOfTheParentAndIsNeverChargedAgain) {
   EXPECT_EQ(rep->charged.gpu, Microjoules(200'000'000));  // half of the parent's 400 J
   EXPECT_EQ(rep->charged.cpu, Microjoules(10'000'000));   // half of the parent's 20 J
   EXPECT_EQ(rep->machine.total(), Microjoules(440'000'000));
-  EXPECT_TRUE(e.outbox().jobs.empty());  // no record of its own
+  EXPECT_TRUE(e.outbox().jobs.empty());  // no job record of its own: a step record
+  ASSERT_EQ(e.outbox().steps.size(), 1u);
+  const auto& step = e.outbox().steps[0];
+  EXPECT_EQ(step.cluster, "local");
+  EXPECT_EQ(step.job_id, "local-1");
+  EXPECT_EQ(step.step, "run");
+  EXPECT_EQ(step.node, "n1");
+  EXPECT_EQ(step.user, "alice");
+  EXPECT_EQ(step.account, "vision");
+  EXPECT_EQ(step.energy.gpu, Microjoules(200'000'000));
+  EXPECT_EQ(step.energy.cpu, Microjoules(10'000'000));
+  EXPECT_EQ(step.energy_charged, Microjoules(210'000'000));
+  EXPECT_NEAR(step.co2_kg, 210.0 / 3.6e6 * 0.6, 1e-15);
+  EXPECT_EQ(step.exit_code, 0);
+  EXPECT_EQ(step.end, ledger::from_us(1'800'000'000'000'000));
+  const auto report = nlohmann::json::parse(step.report_json);
+  EXPECT_EQ(report["parent"]["job_id"], "1");
+  EXPECT_EQ(report["parent"]["step"], "batch");
+  EXPECT_FALSE(ledger::invalid_step(step));
+  EXPECT_EQ(e.journal().pending_steps, e.outbox().steps);  // journaled until spooled
   EXPECT_EQ(e.metrics().jobs.size(), 1u);
   const auto whole = e.job_end(JobEnd{parent.key, 0, 1'800'000'000'000'000});
   ASSERT_TRUE(whole);
   EXPECT_FALSE(whole->parent.has_value());
   ASSERT_EQ(e.outbox().jobs.size(), 1u);
   EXPECT_EQ(e.outbox().jobs[0].energy_charged, Microjoules(420'000'000));  // all of it, once
+  EXPECT_EQ(e.outbox().steps.size(), 1u);
+}
+
+// A Slurm job as the agent sees it: the Prolog's registration (step "job", the whole allocation)
+// and the SPANK plugin's steps as its sub-records.
+struct SlurmJob {
+  JobStart job;
+  JobStart batch;
+  JobStart step0;
+};
+
+SlurmJob slurm_job(const std::string& id) {
+  SlurmJob s{job(id, {"GPU-a"}, "/job_" + id), job(id, {}, "/job_" + id + "/batch"),
+             job(id, {}, "/job_" + id + "/step_0")};
+  s.job.key.step = "job";
+  s.batch.key.step = "batch";
+  s.step0.key.step = "0";
+  return s;
+}
+
+TEST_F(Fixture, EndingAJobEndsItsStepsAndTheirRecordsGoToTheOutboxSteps) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  const auto s = slurm_job("5");
+  for (const auto& j : {s.job, s.batch, s.step0}) set_cpu(j.cgroup, 0s);
+  ASSERT_TRUE(e.job_start(s.job));
+  ASSERT_TRUE(e.job_start(s.batch, s.job.key));
+  ASSERT_TRUE(e.job_start(s.step0, s.job.key));
+  clock.advance(1s);
+  node.add(400, 0, 40);
+  set_cpu(s.job.cgroup, 2s);       // half of 4 CPUs: 20 J of the package
+  set_cpu(s.batch.cgroup, 1s);     // half of the job's CPU time
+  set_cpu(s.step0.cgroup, 500ms);  // a quarter
+  const auto end_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(clock.wall().time_since_epoch())
+          .count();
+  ASSERT_TRUE(e.job_end(JobEnd{s.job.key, 0, end_us}));
+  EXPECT_TRUE(e.jobs().empty());
+  ASSERT_EQ(e.outbox().jobs.size(), 1u);
+  EXPECT_EQ(e.outbox().jobs[0].step, "job");
+  EXPECT_EQ(e.outbox().jobs[0].energy_charged, Microjoules(420'000'000));
+  ASSERT_EQ(e.outbox().steps.size(), 2u);
+  const auto& batch = e.outbox().steps[0];
+  const auto& step0 = e.outbox().steps[1];
+  EXPECT_EQ(batch.step, "batch");
+  EXPECT_EQ(batch.job_id, "5");
+  EXPECT_EQ(batch.submit_time, e.outbox().jobs[0].submit_time);
+  EXPECT_EQ(batch.energy.gpu, Microjoules(200'000'000));
+  EXPECT_EQ(batch.energy.cpu, Microjoules(10'000'000));
+  EXPECT_EQ(step0.step, "0");
+  EXPECT_EQ(step0.energy.gpu, Microjoules(100'000'000));
+  EXPECT_EQ(step0.energy.cpu, Microjoules(5'000'000));
+  EXPECT_NEAR(step0.co2_kg, 105.0 / 3.6e6 * 0.6, 1e-15);
+  for (const auto& st : e.outbox().steps) {
+    EXPECT_EQ(st.exit_code, -1);  // no end message of its own
+    EXPECT_EQ(st.end, ledger::from_us(end_us));
+    EXPECT_THAT(st.report_json, ::testing::HasSubstr("ended with its job (5 step job)"));
+  }
+}
+
+TEST_F(Fixture, AStepsOwnEndGivesItsExitCodeAndAGoneJobEndsItsSteps) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  const auto s = slurm_job("6");
+  for (const auto& j : {s.job, s.batch, s.step0}) set_cpu(j.cgroup, 0s);
+  ASSERT_TRUE(e.job_start(s.job));
+  ASSERT_TRUE(e.job_start(s.batch, s.job.key));
+  ASSERT_TRUE(e.job_start(s.step0, s.job.key));
+  clock.advance(1s);
+  node.add(80, 0, 0);
+  set_cpu(s.job.cgroup, 4s);
+  set_cpu(s.step0.cgroup, 1s);
+  ASSERT_TRUE(e.job_end(JobEnd{s.step0.key, 7, 1'800'000'000'000'000}));
+  ASSERT_EQ(e.outbox().steps.size(), 1u);
+  EXPECT_EQ(e.outbox().steps[0].exit_code, 7);
+  EXPECT_EQ(e.outbox().steps[0].energy.gpu, Microjoules(20'000'000));  // a quarter of 80 J
+  EXPECT_TRUE(e.outbox().jobs.empty());
+  e.clear_outbox();
+  // The job's cgroup disappears: the job ends at the boundary, and its remaining step with it.
+  clock.advance(1s);
+  node.add(40, 0, 0);
+  set_cpu(s.batch.cgroup, 2s);
+  cpu.erase(s.job.cgroup);
+  e.boundary();
+  EXPECT_TRUE(e.jobs().empty());
+  ASSERT_EQ(e.outbox().jobs.size(), 1u);
+  EXPECT_EQ(e.outbox().jobs[0].energy_charged, Microjoules(120'000'000));
+  ASSERT_EQ(e.outbox().steps.size(), 1u);
+  EXPECT_EQ(e.outbox().steps[0].step, "batch");
+  EXPECT_EQ(e.outbox().steps[0].exit_code, -1);
+  // No share: no CPU time of its own in the first second, and in the second its job's CPU time
+  // could not be read (the cgroup was gone), so there was nothing to take a share of.
+  EXPECT_EQ(e.outbox().steps[0].energy_charged, Microjoules(0));
+}
+
+TEST_F(Fixture, AStepWhoseCgroupVanishedTakesItsLateExitCode) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  const auto s = slurm_job("8");
+  for (const auto& j : {s.job, s.batch}) set_cpu(j.cgroup, 0s);
+  ASSERT_TRUE(e.job_start(s.job));
+  ASSERT_TRUE(e.job_start(s.batch, s.job.key));
+  clock.advance(1s);
+  node.add(60, 0, 0);
+  set_cpu(s.job.cgroup, 3s);
+  set_cpu(s.batch.cgroup, 1s);
+  e.boundary();
+  cpu.erase(s.batch.cgroup);  // the step's processes are gone; the job goes on
+  clock.advance(1s);
+  e.boundary();
+  ASSERT_EQ(e.jobs().size(), 1u);
+  ASSERT_EQ(e.outbox().steps.size(), 1u);
+  EXPECT_EQ(e.outbox().steps[0].exit_code, -1);
+  EXPECT_EQ(e.outbox().steps[0].energy.gpu, Microjoules(20'000'000));  // a third of 60 J
+  // The step's end message arrives late: its exit code is taken, nothing is charged again.
+  const auto late = e.job_end(JobEnd{s.batch.key, 9, 0});
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->charged.gpu, Microjoules(20'000'000));
+  ASSERT_EQ(e.outbox().steps.size(), 1u);
+  EXPECT_EQ(e.outbox().steps[0].exit_code, 9);
+  EXPECT_TRUE(e.outbox().jobs.empty());
+}
+
+TEST_F(Fixture, StepsSurviveARestartAndAfterARebootASubRecordIsAStepNotAJob) {
+  Node node(clock);
+  const auto s = slurm_job("7");
+  for (const auto& j : {s.job, s.batch, s.step0}) set_cpu(j.cgroup, 0s);
+  Engine e1(*node.meter, clock, machine, config(), reader(), carbon());
+  e1.start(std::nullopt, "boot-1");
+  ASSERT_TRUE(e1.job_start(s.job));
+  ASSERT_TRUE(e1.job_start(s.batch, s.job.key));
+  ASSERT_TRUE(e1.job_start(s.step0, s.job.key));
+  clock.advance(1s);
+  node.add(100, 0, 0);
+  set_cpu(s.job.cgroup, 2s);
+  set_cpu(s.batch.cgroup, 1s);
+  ASSERT_TRUE(e1.job_end(JobEnd{s.step0.key, 0, 0}));  // its record not yet spooled
+  const auto saved = e1.journal();
+  ASSERT_EQ(saved.pending_steps.size(), 1u);
+
+  // Same boot: the pending step record is delivered after the restart.
+  Node same(clock);
+  *same.gpu = *node.gpu;
+  *same.rapl = *node.rapl;
+  Engine e2(*same.meter, clock, machine, config(), reader(), carbon());
+  e2.start(saved, "boot-1");
+  EXPECT_EQ(e2.outbox().steps, saved.pending_steps);
+  EXPECT_EQ(e2.jobs().size(), 2u);
+
+  // Another boot: the job and its batch step end with what was measured; the step stays a step.
+  Node after(clock);
+  Engine e3(*after.meter, clock, machine, config(), reader(), carbon());
+  e3.start(saved, "boot-2");
+  ASSERT_EQ(e3.outbox().jobs.size(), 1u);
+  EXPECT_EQ(e3.outbox().jobs[0].step, "job");
+  EXPECT_EQ(e3.outbox().jobs[0].energy.gpu, Microjoules(100'000'000));
+  ASSERT_EQ(e3.outbox().steps.size(), 2u);
+  EXPECT_EQ(e3.outbox().steps[0], saved.pending_steps[0]);
+  EXPECT_EQ(e3.outbox().steps[1].step, "batch");
+  EXPECT_EQ(e3.outbox().steps[1].energy.gpu, Microjoules(50'000'000));
+  EXPECT_EQ(e3.outbox().steps[1].exit_code, -1);
+}
+
+TEST_F(Fixture, ASubRecordTheLedgerCannotTakeAsAStepIsNotPutInTheOutbox) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  set_cpu("/job_1", 0s);
+  set_cpu("/job_1/x", 0s);
+  auto parent = job("1", {}, "/job_1");
+  auto inner = job("2", {}, "/job_1/x");
+  inner.key.step = "job";  // a Prolog's registration inside another job: not a step
+  ASSERT_TRUE(e.job_start(parent));
+  ASSERT_TRUE(e.job_start(inner, parent.key));
+  ASSERT_TRUE(e.job_end(JobEnd{inner.key, 0, 0}));
+  EXPECT_TRUE(e.outbox().steps.empty());
+  EXPECT_TRUE(e.outbox().jobs.empty());
 }
 
 TEST_F(Fixture, GpuIndicesFromAPrologAreMappedToTheNodesUuids) {

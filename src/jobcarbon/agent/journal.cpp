@@ -95,6 +95,8 @@ std::string serialize_journal(const JournalState& s) {
   for (const auto& r : s.pending_jobs) j["pending_jobs"].push_back(ledger::to_json(r));
   j["pending_idle"] = json::array();
   for (const auto& r : s.pending_idle) j["pending_idle"].push_back(ledger::to_json(r));
+  j["pending_steps"] = json::array();
+  for (const auto& r : s.pending_steps) j["pending_steps"].push_back(ledger::to_json(r));
   return j.dump();
 }
 
@@ -169,6 +171,17 @@ std::expected<JournalState, std::string> parse_journal(std::string_view text_in)
       auto r = ledger::node_idle_from_json(pi[i]);
       if (!r) throw Bad{fmt::format("pending_idle[{}]: {}", i, r.error())};
       s.pending_idle.push_back(std::move(*r));
+    }
+    // Optional: journals of agents before step records have none (and such an agent, should it
+    // be started again on a newer journal, ignores the field: only the steps are lost, never a
+    // job's record), so the format stays version 1.
+    if (j.contains("pending_steps")) {
+      const json& ps = array(j, "pending_steps", top);
+      for (std::size_t i = 0; i < ps.size(); ++i) {
+        auto r = ledger::job_record_from_json(ps[i]);
+        if (!r) throw Bad{fmt::format("pending_steps[{}]: {}", i, r.error())};
+        s.pending_steps.push_back(std::move(*r));
+      }
     }
     return s;
   } catch (const Bad& b) {

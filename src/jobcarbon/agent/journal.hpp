@@ -1,7 +1,8 @@
 // The agent's journal: JournalState as one JSON document, replaced atomically after every
 // boundary (durable_file.hpp), so that a killed agent finds the state of its last boundary and
 // nothing in between. Versioned: a journal of another version is refused (and kept aside by the
-// daemon), never half-read. Format: docs/agent-design.md, "Journal".
+// daemon), never half-read; a field added later is optional within version 1 (pending_steps), so
+// that a journal written before it still loads. Format: docs/agent-design.md, "Journal".
 #pragma once
 
 #include <expected>

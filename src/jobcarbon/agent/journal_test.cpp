@@ -4,6 +4,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace jobcarbon::agent {
 namespace {
@@ -48,6 +49,12 @@ JournalState sample_state() {
   r.method = "measured";
   s.pending_jobs.push_back(r);
   s.pending_idle.push_back(*s.idle_open);
+  r.step = "0";
+  r.energy.gpu = Microjoules(9'007'199'254'740'993);
+  r.energy_charged = r.energy.gpu;
+  r.exit_code = -1;
+  r.report_json = R"({"parent":{"step":"job"}})";
+  s.pending_steps.push_back(r);
   return s;
 }
 
@@ -60,6 +67,26 @@ TEST(Journal, RoundTripsExactly) {
   const auto e = parse_journal(serialize_journal(empty));
   ASSERT_TRUE(e) << e.error();
   EXPECT_EQ(*e, empty);
+}
+
+// pending_steps came after version 1 was released: a journal written before it (no such field)
+// still loads, with no steps, and the rest exactly; one with the field keeps its steps.
+TEST(Journal, AJournalFromBeforeStepRecordsStillLoads) {
+  const auto s = sample_state();
+  auto j = nlohmann::json::parse(serialize_journal(s));
+  ASSERT_EQ(j["version"], 1);
+  ASSERT_EQ(j["pending_steps"].size(), 1u);
+  EXPECT_EQ(j["pending_steps"][0]["step"], "0");
+  j.erase("pending_steps");
+  const auto old = parse_journal(j.dump());
+  ASSERT_TRUE(old) << old.error();
+  auto expected = s;
+  expected.pending_steps.clear();
+  EXPECT_EQ(*old, expected);
+  j["pending_steps"] = {{{"job_id", 5}}};
+  EXPECT_THAT(parse_journal(j.dump()).error(), HasSubstr("pending_steps[0]: "));
+  j["pending_steps"] = "none";
+  EXPECT_THAT(parse_journal(j.dump()).error(), HasSubstr("pending_steps: expected an array"));
 }
 
 TEST(Journal, ErrorsNameTheField) {

@@ -16,8 +16,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <jobcarbon/os/durable_file.hpp>
 #include <jobcarbon/ledger/record_json.hpp>
+#include <jobcarbon/os/durable_file.hpp>
 
 namespace jobcarbon::agent {
 namespace {
@@ -28,6 +28,7 @@ using json = nlohmann::json;
 constexpr int kFormatVersion = 1;
 constexpr std::string_view kJobPrefix = "job-";
 constexpr std::string_view kIdlePrefix = "idle-";
+constexpr std::string_view kStepPrefix = "step-";
 constexpr std::string_view kSuffix = ".json";
 
 // FNV-1a, 64 bits: stable across builds and machines (std::hash is not), so a record put again
@@ -59,9 +60,10 @@ auto key_of(const ledger::NodeIdle& i) {
   return std::tie(i.cluster, i.node, i.start);
 }
 
-std::string file_name(const ledger::JobRecord& r) {
+// A job's file (PREFIX kJobPrefix) or a step's (kStepPrefix): the same key, another table.
+std::string file_name(const ledger::JobRecord& r, std::string_view prefix = kJobPrefix) {
   return fmt::format(
-      "{}{}{}", kJobPrefix,
+      "{}{}{}", prefix,
       KeyHash().add(r.cluster).add(r.job_id).add(r.submit_time).add(r.step).add(r.node).hex(),
       kSuffix);
 }
@@ -71,7 +73,9 @@ std::string file_name(const ledger::NodeIdle& i) {
 }
 
 bool is_record_file(std::string_view name) {
-  return (name.starts_with(kJobPrefix) || name.starts_with(kIdlePrefix)) && name.ends_with(kSuffix);
+  return (name.starts_with(kJobPrefix) || name.starts_with(kIdlePrefix) ||
+          name.starts_with(kStepPrefix)) &&
+         name.ends_with(kSuffix);
 }
 
 // Replace bytes that are not UTF-8 rather than fail: the job's energy matters more than a byte
@@ -82,10 +86,11 @@ std::string envelope(std::string_view kind, json record) {
          "\n";
 }
 
-// A spooled record as read back: one of the two kinds.
+// A spooled record as read back: one of the three kinds.
 struct Spooled {
   std::optional<ledger::JobRecord> job;
   std::optional<ledger::NodeIdle> idle;
+  std::optional<ledger::JobRecord> step;
 };
 
 // Return the record in TEXT, the content of the file NAME, or why it is not one.
@@ -99,7 +104,9 @@ std::expected<Spooled, std::string> parse_spooled(std::string_view name, const s
   }
   const auto record = j.find("record");
   if (record == j.end()) return std::unexpected("record: missing");
-  const std::string_view want = name.starts_with(kJobPrefix) ? "job" : "idle";
+  const std::string_view want = name.starts_with(kJobPrefix)    ? "job"
+                                : name.starts_with(kStepPrefix) ? "step"
+                                                                : "idle";
   const auto kind = j.find("kind");
   if (kind == j.end() || !kind->is_string() || kind->get<std::string>() != want) {
     return std::unexpected(fmt::format("kind: expected \"{}\" (from the file name)", want));
@@ -111,6 +118,14 @@ std::expected<Spooled, std::string> parse_spooled(std::string_view name, const s
     if (auto bad = ledger::invalid_field(*r)) return std::unexpected("record: " + *bad);
     if (file_name(*r) != name) return std::unexpected("the record's key does not match the name");
     out.job = std::move(*r);
+  } else if (want == "step") {
+    auto r = ledger::job_record_from_json(*record);
+    if (!r) return std::unexpected("record." + r.error());
+    if (auto bad = ledger::invalid_step(*r)) return std::unexpected("record: " + *bad);
+    if (file_name(*r, kStepPrefix) != name) {
+      return std::unexpected("the record's key does not match the name");
+    }
+    out.step = std::move(*r);
   } else {
     auto r = ledger::node_idle_from_json(*record);
     if (!r) return std::unexpected("record." + r.error());
@@ -164,7 +179,8 @@ std::expected<void, std::string> check_before_put(const fs::path& path, const Re
   if (!spooled) return {};  // damaged: replacing it with a good record of the same key is right
   const bool same = [&] {
     if constexpr (std::is_same_v<Record, ledger::JobRecord>) {
-      return key_of(*spooled->job) == key_of(record);
+      const auto& there = spooled->job ? *spooled->job : *spooled->step;
+      return key_of(there) == key_of(record);
     } else {
       return key_of(*spooled->idle) == key_of(record);
     }
@@ -195,6 +211,12 @@ std::expected<void, std::string> Spool::put(const ledger::JobRecord& record) {
   if (auto ok = check_before_put(dir_ / name, record, ledger::invalid_field(record)); !ok)
     return ok;
   return write(name, envelope("job", ledger::to_json(record)));
+}
+
+std::expected<void, std::string> Spool::put_step(const ledger::JobRecord& step) {
+  const std::string name = file_name(step, kStepPrefix);
+  if (auto ok = check_before_put(dir_ / name, step, ledger::invalid_step(step)); !ok) return ok;
+  return write(name, envelope("step", ledger::to_json(step)));
 }
 
 std::expected<void, std::string> Spool::put(const ledger::NodeIdle& idle) {
@@ -241,7 +263,9 @@ std::expected<ReplayResult, std::string> Spool::replay(ledger::Store& store) {
       result.corrupt.push_back(std::move(*moved));
       continue;
     }
-    auto taken = spooled->job ? store.append(*spooled->job) : store.append_idle(*spooled->idle);
+    auto taken = spooled->job    ? store.append(*spooled->job)
+                 : spooled->step ? store.append_step(*spooled->step)
+                                 : store.append_idle(*spooled->idle);
     if (!taken) {
       // The ledger is down (put refused what it would reject): keep this one and the rest.
       result.last_error = std::move(taken.error());

@@ -1,12 +1,14 @@
-// The agent's spool: finished job records and closed idle intervals kept on local disk while the
-// ledger is unreachable, and replayed into it later. Exactly once: a record's file is deleted only
-// after the ledger took it (written, or already there: the ledger's append is idempotent on the
-// record's key), so a crash between the two replays it once more as a no-op.
+// The agent's spool: finished job records, step records and closed idle intervals kept on local
+// disk while the ledger is unreachable, and replayed into it later. Exactly once: a record's file
+// is deleted only after the ledger took it (written, or already there: the ledger's append is
+// idempotent on the record's key), so a crash between the two replays it once more as a no-op.
 //
-// Layout: DIR/job-<hash>.json and DIR/idle-<hash>.json, one file per record, named by a stable
-// hash of the record's ledger key, written with write_file_atomically; DIR/corrupt/ holds files
-// that could not be read back, moved aside for a person to look at. A file holds
-// {"version": 1, "kind": "job" | "idle", "record": <ledger/record_json.hpp's JSON>}.
+// Layout: DIR/job-<hash>.json, DIR/step-<hash>.json and DIR/idle-<hash>.json, one file per
+// record, named by a stable hash of the record's ledger key, written with write_file_atomically;
+// DIR/corrupt/ holds files that could not be read back, moved aside for a person to look at. A
+// file holds {"version": 1, "kind": "job" | "step" | "idle", "record": <ledger/record_json.hpp's
+// JSON>}. A step's file is never a job's: a step record must never reach Store::append, where
+// it would be counted (steps are shares of their job's record).
 #pragma once
 
 #include <cstddef>
@@ -44,19 +46,22 @@ class Spool {
   // be replayed), or the file system's error naming the path. Strings that are not valid UTF-8
   // are kept with U+FFFD in place of the bad bytes (JSON holds only UTF-8).
   std::expected<void, std::string> put(const ledger::JobRecord& record);
+  // As put(JobRecord), for a step record (a sub-record's: Store::append_step at replay, never
+  // append); refused as ledger::invalid_step refuses it (e.g. step "" or "job").
+  std::expected<void, std::string> put_step(const ledger::JobRecord& step);
   // As put(JobRecord), for an idle interval (ledger::invalid_idle; key: cluster, node, start).
   std::expected<void, std::string> put(const ledger::NodeIdle& idle);
 
   // Return the number of records spooled (0 when DIR is missing or cannot be read).
   std::size_t size() const;
 
-  // Give every spooled record to STORE, in file name order (idle intervals, then jobs): append or
-  // append_idle, then delete the file once the store took it (written or duplicate). Stops at the
-  // first error of the store, which means the ledger is down: that record and the rest stay
-  // spooled (counted in `remaining`, the error in `last_error`) for the next replay. A file that
-  // cannot be read back (damaged, unknown format, a record the ledger would refuse) is moved to
-  // DIR/corrupt/ and reported in `corrupt`, never deleted. Error: the spool's own file system
-  // failed (listing DIR, moving a file aside, deleting a replayed file).
+  // Give every spooled record to STORE, in file name order (idle intervals, jobs, then steps):
+  // append, append_step or append_idle, then delete the file once the store took it (written or
+  // duplicate). Stops at the first error of the store, which means the ledger is down: that
+  // record and the rest stay spooled (counted in `remaining`, the error in `last_error`) for the
+  // next replay. A file that cannot be read back (damaged, unknown format, a record the ledger
+  // would refuse) is moved to DIR/corrupt/ and reported in `corrupt`, never deleted. Error: the
+  // spool's own file system failed (listing DIR, moving a file aside, deleting a replayed file).
   std::expected<ReplayResult, std::string> replay(ledger::Store& store);
 
   // Return the spool's directory.

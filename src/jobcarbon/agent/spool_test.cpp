@@ -1,20 +1,24 @@
 #include <jobcarbon/agent/spool.hpp>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <sys/stat.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <jobcarbon/os/durable_file.hpp>
 #include <jobcarbon/ledger/record_json.hpp>
 #include <jobcarbon/ledger/sqlite_store.hpp>
 #include <jobcarbon/ledger/test_support.hpp>
+#include <jobcarbon/os/durable_file.hpp>
 #include <jobcarbon/testing/temp_dir.hpp>
 
 namespace jobcarbon::agent {
@@ -178,6 +182,13 @@ class FailingAfter : public Store {
   std::expected<bool, std::string> append_idle(const NodeIdle& idle) override {
     if (budget_-- <= 0) return std::unexpected("ledger: connection refused");
     return real_.append_idle(idle);
+  }
+  std::expected<bool, std::string> append_step(const JobRecord& step) override {
+    if (budget_-- <= 0) return std::unexpected("ledger: connection refused");
+    return real_.append_step(step);
+  }
+  std::expected<std::vector<JobRecord>, std::string> job_steps(const std::string& id) override {
+    return real_.job_steps(id);
   }
   std::expected<std::vector<JobRecord>, std::string> list_jobs(
       const ledger::JobFilter& f) override {
@@ -398,6 +409,236 @@ TEST(Spool, UnwritableSpoolIsAnErrorNamingThePath) {
   ASSERT_FALSE(replay);  // listing fails: not a directory
   EXPECT_NE(replay.error().find((dir / "file" / "spool").string()), std::string::npos)
       << replay.error();
+}
+
+// A step of job 1000 (three_jobs()[0]) on its node.
+JobRecord step_of_first_job(const std::string& step, std::int64_t gpu_uj) {
+  JobRecord r = three_jobs()[0];
+  r.step = step;
+  r.energy.gpu = Microjoules(gpu_uj);
+  r.energy.cpu = Microjoules(0);
+  r.energy.dram = Microjoules(0);
+  r.energy_charged = r.energy.total();
+  r.exit_code = -1;
+  return r;
+}
+
+TEST(Spool, StepsReplayIntoTheirOwnTableOnceAndNeverCount) {
+  TempDir dir;
+  auto store = open_ledger(dir / "ledger.db");
+  Spool spool(dir / "spool");
+  const JobRecord job = three_jobs()[0];
+  const JobRecord batch = step_of_first_job("batch", 600'001);
+  const JobRecord step0 = step_of_first_job("0", 400'000);
+  ASSERT_TRUE(spool.put(job));
+  ASSERT_TRUE(spool.put_step(batch));
+  ASSERT_TRUE(spool.put_step(step0));
+  ASSERT_TRUE(spool.put_step(step0));  // one file per key
+  EXPECT_EQ(spool.size(), 3u);
+
+  auto result = spool.replay(*store);
+  ASSERT_TRUE(result) << result.error();
+  EXPECT_EQ(result->appended, 3);
+  EXPECT_EQ(spool.size(), 0u);
+  EXPECT_EQ(listed(*store), std::vector<JobRecord>{job});
+  // Same start: ordered by step name.
+  EXPECT_EQ(store->job_steps("1000").value(), (std::vector<JobRecord>{step0, batch}));
+  const auto usage = store->usage("vision-lab", "", 2023);
+  ASSERT_TRUE(usage) << usage.error();
+  EXPECT_EQ(usage->energy, job.energy_charged);  // the steps' energy is not added
+  EXPECT_EQ(usage->jobs, 1);
+
+  // Put again after a crash: duplicates, nothing new in either table.
+  ASSERT_TRUE(spool.put_step(batch));
+  ASSERT_TRUE(spool.put(job));
+  auto again = spool.replay(*store);
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_EQ(again->duplicates, 2);
+  EXPECT_EQ(again->appended, 0);
+  EXPECT_EQ(store->job_steps("1000").value().size(), 2u);
+  EXPECT_EQ(listed(*store).size(), 1u);
+}
+
+TEST(Spool, AStepsFileIsNamedByItsKeyAndKindAndNeverTakenForAJob) {
+  TempDir dir;
+  Spool spool(dir / "spool");
+  JobRecord r = ledger::testing::sample_record("123", at_s(0));
+  r.cluster = "hpc";
+  r.submit_time = at_s(1'700'000'000);
+  r.step = "batch";
+  r.node = "n1";
+  ASSERT_TRUE(spool.put(r));
+  ASSERT_TRUE(spool.put_step(r));
+  // The same key hash as the job's file (FileNamesAreAStableHashOfTheKey), another prefix.
+  EXPECT_EQ(names_in(spool.dir()),
+            (std::vector<std::string>{"job-335881f76cc18acc.json", "step-335881f76cc18acc.json"}));
+  auto text = os::read_small_file(spool.dir() / "step-335881f76cc18acc.json", 1 << 20);
+  ASSERT_TRUE(text && text->has_value());
+  const auto j = nlohmann::json::parse(**text);
+  EXPECT_EQ(j["version"], 1);
+  EXPECT_EQ(j["kind"], "step");
+  EXPECT_EQ(ledger::job_record_from_json(j["record"]).value(), r);
+
+  // A step's file that says it holds a job, and a job's file that holds a step record, are moved
+  // aside: a step must never be appended as a job (it would be counted).
+  write_file(
+      spool.dir() / "step-0000000000000000.json",
+      nlohmann::json{{"version", 1}, {"kind", "job"}, {"record", ledger::to_json(r)}}.dump());
+  JobRecord as_job = r;
+  as_job.step = "job";
+  write_file(
+      spool.dir() / "step-0000000000000001.json",
+      nlohmann::json{{"version", 1}, {"kind", "step"}, {"record", ledger::to_json(as_job)}}.dump());
+  auto store = open_ledger(dir / "ledger.db");
+  auto result = spool.replay(*store);
+  ASSERT_TRUE(result) << result.error();
+  EXPECT_EQ(result->appended, 2);
+  ASSERT_EQ(result->corrupt.size(), 2u);
+  EXPECT_NE(result->corrupt[0].find(": kind: expected \"step\" (from the file name)"),
+            std::string::npos)
+      << result->corrupt[0];
+  EXPECT_NE(result->corrupt[1].find(": record: step is 'job'"), std::string::npos)
+      << result->corrupt[1];
+  EXPECT_EQ(listed(*store).size(), 1u);
+  EXPECT_EQ(store->job_steps("123").value().size(), 1u);
+}
+
+TEST(Spool, StepsTheLedgerWouldRefuseAreNotSpooled) {
+  TempDir dir;
+  Spool spool(dir / "spool");
+  auto put = spool.put_step(step_of_first_job("job", 1));
+  ASSERT_FALSE(put);
+  EXPECT_EQ(put.error(), "not spooled: step is 'job': that is the job's own record, not a step");
+  put = spool.put_step(step_of_first_job("", 1));
+  ASSERT_FALSE(put);
+  EXPECT_EQ(put.error().rfind("not spooled: step is empty", 0), 0u) << put.error();
+  EXPECT_EQ(spool.size(), 0u);
+}
+
+// Property: whatever the order of puts (records re-put with other figures, as an agent does when
+// it crashes before forgetting what it spooled) and replays into a ledger that fails after a
+// random number of writes, once drained the ledger holds each job, step and idle interval exactly
+// once, in its own table, as it was in the spool when first taken; steps never reach the jobs
+// table nor the usage totals.
+TEST(Spool, AnyInterleavingOfPutsAndFailingReplaysWritesEachRecordOnceInItsTable) {
+  std::mt19937_64 rng(20261127);
+  const auto jobs = three_jobs();
+  std::vector<JobRecord> steps;
+  for (const auto& j : jobs) {
+    for (const char* name : {"batch", "0"}) {
+      JobRecord s = j;
+      s.step = name;
+      steps.push_back(s);
+    }
+  }
+  const std::vector<NodeIdle> idles = {
+      {"hpc", "n1", at_s(1'700'000'000), at_s(1'700'000'060), Microjoules(5)},
+      {"hpc", "n2", at_s(1'700'000'000), at_s(1'700'000'060), Microjoules(6)}};
+  const auto job_key = [](const JobRecord& r) {
+    return fmt::format("{}|{}|{}|{}|{}", r.cluster, r.job_id, ledger::to_us(r.submit_time), r.step,
+                       r.node);
+  };
+  const auto idle_key = [](const NodeIdle& i) {
+    return fmt::format("{}|{}|{}", i.cluster, i.node, ledger::to_us(i.start));
+  };
+  for (int round = 0; round < 25; ++round) {
+    TempDir dir;
+    auto store = open_ledger(dir / "ledger.db");
+    Spool spool(dir / "spool");
+    // The model: what the spool holds (the last put per key) and what the ledger took (first).
+    std::map<std::string, JobRecord> spooled_jobs, spooled_steps, taken_jobs, taken_steps;
+    std::map<std::string, NodeIdle> spooled_idle, taken_idle;
+    // What the spool still holds after a replay, read from its files.
+    const auto still_spooled = [&] {
+      std::set<std::string> keys;
+      if (!fs::exists(spool.dir())) return keys;
+      for (const auto& e : fs::directory_iterator(spool.dir())) {
+        if (!e.is_regular_file()) continue;
+        const auto j = nlohmann::json::parse(ledger::testing::file_bytes(e.path()));
+        if (j["kind"] == "idle") {
+          keys.insert("idle:" + idle_key(ledger::node_idle_from_json(j["record"]).value()));
+        } else {
+          keys.insert(j["kind"].get<std::string>() + ":" +
+                      job_key(ledger::job_record_from_json(j["record"]).value()));
+        }
+      }
+      return keys;
+    };
+    const auto settle = [&] {
+      const auto left = still_spooled();
+      const auto move_taken = [&](auto& from, auto& to, const std::string& kind) {
+        for (auto it = from.begin(); it != from.end();) {
+          if (left.count(kind + ":" + it->first)) {
+            ++it;
+            continue;
+          }
+          to.emplace(it->first, it->second);  // the first write wins
+          it = from.erase(it);
+        }
+      };
+      move_taken(spooled_jobs, taken_jobs, "job");
+      move_taken(spooled_steps, taken_steps, "step");
+      move_taken(spooled_idle, taken_idle, "idle");
+    };
+    for (int op = 0; op < 40; ++op) {
+      const auto what = rng() % 8;
+      if (what < 2) {
+        JobRecord r = jobs[rng() % jobs.size()];
+        r.energy.gpu = Microjoules(static_cast<std::int64_t>(rng() % 1'000'000'007));
+        r.energy_charged = r.energy.total();
+        ASSERT_TRUE(spool.put(r));
+        spooled_jobs[job_key(r)] = r;
+      } else if (what < 5) {
+        JobRecord r = steps[rng() % steps.size()];
+        r.energy.gpu = Microjoules(static_cast<std::int64_t>(rng() % 1'000'000'007));
+        r.energy_charged = r.energy.total();
+        ASSERT_TRUE(spool.put_step(r));
+        spooled_steps[job_key(r)] = r;
+      } else if (what < 6) {
+        NodeIdle i = idles[rng() % idles.size()];
+        i.energy = Microjoules(static_cast<std::int64_t>(rng() % 1000));
+        ASSERT_TRUE(spool.put(i));
+        spooled_idle[idle_key(i)] = i;
+      } else {
+        FailingAfter flaky(*store, static_cast<int>(rng() % 4));
+        auto r = spool.replay(flaky);
+        ASSERT_TRUE(r) << r.error();
+        ASSERT_TRUE(r->corrupt.empty());
+        settle();
+      }
+    }
+    auto drained = spool.replay(*store);
+    ASSERT_TRUE(drained) << drained.error();
+    EXPECT_EQ(drained->remaining, 0);
+    EXPECT_EQ(spool.size(), 0u);
+    settle();
+    ASSERT_TRUE(spooled_jobs.empty() && spooled_steps.empty() && spooled_idle.empty());
+
+    std::map<std::string, JobRecord> ledger_jobs, ledger_steps;
+    Microjoules job_energy;
+    for (const auto& r : listed(*store)) {
+      EXPECT_TRUE(ledger_jobs.emplace(job_key(r), r).second) << "twice: " << job_key(r);
+      job_energy += r.energy_charged;
+    }
+    for (const auto& j : jobs) {
+      const auto of_job = store->job_steps(j.job_id).value();
+      for (const auto& r : of_job) {
+        EXPECT_TRUE(ledger_steps.emplace(job_key(r), r).second) << "twice: " << job_key(r);
+      }
+    }
+    EXPECT_EQ(ledger_jobs, taken_jobs) << "round " << round;
+    EXPECT_EQ(ledger_steps, taken_steps) << "round " << round;
+    const auto usage = store->usage("vision-lab", "", 2023).value();
+    EXPECT_EQ(usage.energy, job_energy);  // steps never count
+    EXPECT_EQ(usage.jobs, static_cast<std::int64_t>(taken_jobs.size()));
+    std::int64_t idle_uj = 0;
+    for (const auto& [k, i] : taken_idle) idle_uj += i.energy.value;
+    EXPECT_EQ(ledger::testing::raw_int(dir / "ledger.db", "SELECT count(*) FROM node_idle"),
+              static_cast<std::int64_t>(taken_idle.size()));
+    EXPECT_EQ(ledger::testing::raw_int(dir / "ledger.db",
+                                       "SELECT coalesce(sum(idle_uj), 0) FROM node_idle"),
+              idle_uj);
+  }
 }
 
 }  // namespace

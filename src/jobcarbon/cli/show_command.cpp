@@ -30,26 +30,30 @@ void show_job(const ShowFlags& flags) {
   if (!store) throw std::runtime_error(store.error());
   auto records = (*store)->job_records(flags.job);
   if (!records) throw std::runtime_error(records.error());
-  if (records->empty()) {
+  // The job's Slurm steps: shares of its records, shown under them, never added to its totals.
+  auto steps = (*store)->job_steps(flags.job);
+  if (!steps) throw std::runtime_error(steps.error());
+  if (records->empty() && steps->empty()) {
     fmt::print(stderr, "jobcarbon: error: no job '{}' in {}\n", flags.job, (*store)->describe());
     throw CLI::RuntimeError(1);
   }
-  fmt::print("{}", flags.json ? ledger::render_job_detail_json(*records)
-                              : ledger::render_job_detail(*records));
+  fmt::print("{}", flags.json ? ledger::render_job_detail_json(*records, *steps)
+                              : ledger::render_job_detail(*records, *steps));
 }
 
 }  // namespace
 
 void add_show_command(CLI::App& app) {
   auto flags = std::make_shared<ShowFlags>();
-  auto* cmd = app.add_subcommand("show", "Show one job's records per node and step, and totals");
+  auto* cmd = app.add_subcommand("show", "Show one job's records per node, its steps, and totals");
   cmd->add_option("JOB", flags->job, "The job id (as `jobcarbon jobs` lists it)")->required();
   cmd->add_option("--ledger", flags->ledger,
                   "Ledger path or URL (default $JOBCARBON_LEDGER, else the configuration's "
                   "ledger, else the default path)");
   cmd->add_option("--config", flags->config,
                   "Read this configuration file instead of the defaults");
-  cmd->add_flag("--json", flags->json, "Print the stored report JSON of each record and totals");
+  cmd->add_flag("--json", flags->json,
+                "Print the stored report JSON of each record and step, and totals");
   cmd->callback([flags]() { show_job(*flags); });
 }
 

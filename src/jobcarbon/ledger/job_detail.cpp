@@ -44,6 +44,12 @@ nlohmann::ordered_json domains_json(const DomainEnergy& e) {
           {"estimated_memory", e.estimated_memory.value}};
 }
 
+// True when STEP belongs to RECORD: the same job (cluster, id, submit time) on the same node.
+bool same_job_on_node(const JobRecord& step, const JobRecord& record) {
+  return step.cluster == record.cluster && step.job_id == record.job_id &&
+         step.submit_time == record.submit_time && step.node == record.node;
+}
+
 }  // namespace
 
 JobTotals job_totals(std::span<const JobRecord> records) {
@@ -65,30 +71,36 @@ JobTotals job_totals(std::span<const JobRecord> records) {
   return t;
 }
 
-std::string render_job_detail(std::span<const JobRecord> records) {
-  if (records.empty()) return "";
+std::string render_job_detail(std::span<const JobRecord> records,
+                              std::span<const JobRecord> steps) {
+  if (records.empty() && steps.empty()) return "";
   std::string out;
   // One header per distinct job key part people tell apart (a reused Slurm id, another cluster).
   std::set<std::string> seen;
-  for (const auto& r : records) {
-    const std::string head = fmt::format(
-        "job {} (cluster {}, submitted {} UTC): user {}, account {}, command {}\n", r.job_id,
-        r.cluster, utc_text(r.submit_time, UtcStyle::kReadable), r.user.empty() ? "-" : r.user,
-        r.account.empty() ? "-" : r.account, shell_join(r.command));
-    if (seen.insert(head).second) out += head;
+  for (const auto span : {records, steps}) {
+    for (const auto& r : span) {
+      const std::string head = fmt::format(
+          "job {} (cluster {}, submitted {} UTC): user {}, account {}, command {}\n", r.job_id,
+          r.cluster, utc_text(r.submit_time, UtcStyle::kReadable), r.user.empty() ? "-" : r.user,
+          r.account.empty() ? "-" : r.account, shell_join(r.command));
+      if (seen.insert(head).second) out += head;
+    }
   }
   std::vector<std::vector<std::string>> rows{
       {"NODE",   "STEP",   "START (UTC)", "END (UTC)", "DURATION", "GPU J",       "CPU J",
        "DRAM J", "NODE J", "EST CPU J",   "EST MEM J", "kWh",      "MACHINE kWh", "UNALLOC kWh",
        "METHOD", "GPUS",   "GPU MODEL",   "kg/kWh",    "PUE",      "kg CO2"}};
-  for (const auto& r : records) {
+  // NODE is the record's node, or the step's marker; a step's MACHINE and UNALLOCATED (the whole
+  // node's, as its job's) are left blank.
+  const auto add_row = [&](const JobRecord& r, std::string node, bool step) {
     std::vector<std::string> row = {
-        r.node, r.step.empty() ? "-" : r.step, utc_text(r.start, UtcStyle::kReadable),
+        std::move(node), r.step.empty() ? "-" : r.step, utc_text(r.start, UtcStyle::kReadable),
         utc_text(r.end, UtcStyle::kReadable), format_duration(r.end - r.start)};
     for (auto& c :
          energy_cells(r.energy, r.energy_charged, r.machine_energy, r.unallocated_energy)) {
       row.push_back(std::move(c));
     }
+    if (step) row[12] = row[13] = "";
     row.push_back(r.method);
     row.push_back(fmt::format("{}", r.gpu_count));
     row.push_back(r.gpu_model.empty() ? "-" : r.gpu_model);
@@ -96,6 +108,19 @@ std::string render_job_detail(std::span<const JobRecord> records) {
     row.push_back(fmt::format("{:g}", r.pue));
     row.push_back(fmt::format("{:.6f}", r.co2_kg));
     rows.push_back(std::move(row));
+  };
+  std::vector<bool> placed(steps.size(), false);
+  for (const auto& r : records) {
+    add_row(r, r.node, false);
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      if (!placed[i] && same_job_on_node(steps[i], r)) {
+        add_row(steps[i], "  step", true);
+        placed[i] = true;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (!placed[i]) add_row(steps[i], "  step on " + steps[i].node, true);
   }
   const JobTotals t = job_totals(records);
   std::vector<std::string> total = {fmt::format("TOTAL ({} records)", t.records), "", "", "", ""};
@@ -108,23 +133,48 @@ std::string render_job_detail(std::span<const JobRecord> records) {
   std::vector<bool> right(rows.front().size(), false);
   for (std::size_t c = 4; c <= 13; ++c) right[c] = true;
   for (std::size_t c : {15, 17, 18, 19}) right[c] = true;
-  return out + aligned_table(rows, right) + fmt::format("GPU-hours: {:.4f}\n", t.gpu_hours);
+  out += aligned_table(rows, right) + fmt::format("GPU-hours: {:.4f}\n", t.gpu_hours);
+  if (!steps.empty()) {
+    out +=
+        "Steps are shares of their job's record on the node (by CPU time): part of its figures, "
+        "not added to the total.\n";
+  }
+  return out;
 }
 
-std::string render_job_detail_json(std::span<const JobRecord> records) {
-  auto list = nlohmann::ordered_json::array();
-  for (const auto& r : records) {
+std::string render_job_detail_json(std::span<const JobRecord> records,
+                                   std::span<const JobRecord> steps) {
+  const auto report_of = [](const JobRecord& r) {
     auto report = nlohmann::ordered_json::parse(r.report_json, nullptr, false);
     if (report.is_discarded()) report = r.report_json;
+    return report;
+  };
+  auto list = nlohmann::ordered_json::array();
+  for (const auto& r : records) {
     list.push_back({{"cluster", r.cluster},
                     {"node", r.node},
                     {"step", r.step},
                     {"co2_kg", r.co2_kg},
                     {"energy_uj", r.energy_charged.value},
-                    {"report", std::move(report)}});
+                    {"report", report_of(r)}});
+  }
+  auto step_list = nlohmann::ordered_json::array();
+  for (const auto& s : steps) {
+    step_list.push_back({{"cluster", s.cluster},
+                         {"node", s.node},
+                         {"step", s.step},
+                         {"start", utc_text(s.start, UtcStyle::kIsoMicros)},
+                         {"end", utc_text(s.end, UtcStyle::kIsoMicros)},
+                         {"exit_code", s.exit_code},
+                         {"energy_uj", s.energy_charged.value},
+                         {"domains_uj", domains_json(s.energy)},
+                         {"co2_kg", s.co2_kg},
+                         {"report", report_of(s)}});
   }
   const JobTotals t = job_totals(records);
-  nlohmann::ordered_json out = {{"job_id", records.empty() ? "" : records.front().job_id},
+  const std::string job_id =
+      !records.empty() ? records.front().job_id : (steps.empty() ? "" : steps.front().job_id);
+  nlohmann::ordered_json out = {{"job_id", job_id},
                                 {"records", std::move(list)},
                                 {"totals",
                                  {{"records", t.records},
@@ -134,7 +184,8 @@ std::string render_job_detail_json(std::span<const JobRecord> records) {
                                   {"machine_energy_uj", t.machine_energy.value},
                                   {"unallocated_energy_uj", t.unallocated_energy.value},
                                   {"gpu_hours", t.gpu_hours},
-                                  {"co2_kg", t.co2_kg}}}};
+                                  {"co2_kg", t.co2_kg}}},
+                                {"steps", std::move(step_list)}};
   return out.dump(2) + "\n";
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <jobcarbon/units/units.hpp>
@@ -26,6 +27,10 @@ inline std::int64_t to_us(Timestamp t) {
 inline Timestamp from_us(std::int64_t v) {
   return Timestamp(std::chrono::microseconds(v));
 }
+
+// The step of a Slurm job's own record on a node (its Prolog registration with the node agent);
+// the job's steps ("batch", "0", ...) are shares of it, kept apart (Store::append_step).
+inline constexpr std::string_view kJobStep = "job";
 
 // Energy charged to the job, per domain (the names of sensors::domain_name). When the node has a
 // node-level meter, `node` holds only what the components do not explain, so the sum of all six

@@ -257,6 +257,40 @@ CREATE TABLE node_idle (
 CREATE INDEX node_idle_by_start ON node_idle (start_us);
 )sql";
 
+// Slurm steps (issue #5): one row per job x node x step, written by the node agent when a step
+// (a SPANK registration, a sub-record of the job's Prolog registration) ends. A step's energy is
+// its CPU-time share of its job's record on the same node, so it lives in its own table: nothing
+// that counts (usage_totals, report_totals and its trigger, power_totals, budgets, reports) reads
+// it, and the job is never counted twice. record_json is the whole record in ledger/record_json's
+// lossless form (what job_steps() reads back); the other columns are for SQL and indexes. Additive.
+constexpr std::string_view k0007JobSteps = R"sql(
+CREATE TABLE job_steps (
+  cluster TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  submit_us INTEGER NOT NULL,
+  node TEXT NOT NULL,
+  step TEXT NOT NULL,
+  user_name TEXT NOT NULL DEFAULT '',
+  account TEXT NOT NULL DEFAULT '',
+  start_us INTEGER NOT NULL,
+  end_us INTEGER NOT NULL,
+  exit_code INTEGER NOT NULL,
+  gpu_uj INTEGER NOT NULL DEFAULT 0,
+  cpu_uj INTEGER NOT NULL DEFAULT 0,
+  dram_uj INTEGER NOT NULL DEFAULT 0,
+  node_uj INTEGER NOT NULL DEFAULT 0,
+  estimated_cpu_uj INTEGER NOT NULL DEFAULT 0,
+  estimated_memory_uj INTEGER NOT NULL DEFAULT 0,
+  charged_uj INTEGER NOT NULL,
+  co2_kg REAL NOT NULL,
+  record_json TEXT NOT NULL,
+  recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  recorded_by TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (cluster, job_id, submit_us, node, step)
+);
+CREATE INDEX job_steps_by_job_id ON job_steps (job_id);
+)sql";
+
 // 0002 raises oldest_compatible to 2: a version-1 binary would append jobs without updating
 // usage_totals, and every budget would then read low. Such a binary refuses the ledger (naming
 // the version it needs) instead of silently under-counting.
@@ -267,6 +301,7 @@ constexpr std::array kSqliteMigrations = {
     Migration{4, "0004_report_totals", k0004ReportTotals, 2},
     Migration{5, "0005_budget_year", k0005BudgetYear, 2},
     Migration{6, "0006_node_idle", k0006NodeIdle, 2},
+    Migration{7, "0007_job_steps", k0007JobSteps, 2},
 };
 
 }  // namespace

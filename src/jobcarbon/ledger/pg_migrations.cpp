@@ -367,6 +367,44 @@ GRANT SELECT ON node_idle TO jobcarbon_reader, jobcarbon_writer, jobcarbon_admin
 GRANT INSERT ON node_idle TO jobcarbon_writer;
 )sql";
 
+// Slurm steps: as SQLite's 0007 (migrations.cpp). Readers see the rows of their own jobs when
+// private data is on, exactly as jobs_read; writers append; nobody changes or deletes a step.
+// record_json is text, not jsonb: jsonb refuses a \u0000 escape that a record may hold.
+constexpr std::string_view k0007JobSteps = R"sql(
+CREATE TABLE job_steps (
+  cluster text COLLATE "C" NOT NULL,
+  job_id text COLLATE "C" NOT NULL,
+  submit_us bigint NOT NULL,
+  node text COLLATE "C" NOT NULL,
+  step text COLLATE "C" NOT NULL,
+  user_name text COLLATE "C" NOT NULL DEFAULT '',
+  account text COLLATE "C" NOT NULL DEFAULT '',
+  start_us bigint NOT NULL,
+  end_us bigint NOT NULL,
+  exit_code integer NOT NULL,
+  gpu_uj bigint NOT NULL DEFAULT 0,
+  cpu_uj bigint NOT NULL DEFAULT 0,
+  dram_uj bigint NOT NULL DEFAULT 0,
+  node_uj bigint NOT NULL DEFAULT 0,
+  estimated_cpu_uj bigint NOT NULL DEFAULT 0,
+  estimated_memory_uj bigint NOT NULL DEFAULT 0,
+  charged_uj bigint NOT NULL,
+  co2_kg double precision NOT NULL,
+  record_json text NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  recorded_by text NOT NULL DEFAULT '',
+  PRIMARY KEY (cluster, job_id, submit_us, node, step)
+);
+CREATE INDEX job_steps_by_job_id ON job_steps (job_id);
+
+ALTER TABLE job_steps ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_steps_read ON job_steps FOR SELECT
+  USING ((SELECT sees_everything()) OR user_name = session_user);
+CREATE POLICY job_steps_append ON job_steps FOR INSERT WITH CHECK (true);
+GRANT SELECT ON job_steps TO jobcarbon_reader, jobcarbon_writer, jobcarbon_admin;
+GRANT INSERT ON job_steps TO jobcarbon_writer;
+)sql";
+
 // Versions, names and oldest_compatible as kSqliteMigrations (migrations.cpp).
 constexpr std::array kPgMigrations = {
     Migration{1, "0001_jobs", k0001Jobs, 1},
@@ -375,6 +413,7 @@ constexpr std::array kPgMigrations = {
     Migration{4, "0004_report_totals", k0004ReportTotals, 2},
     Migration{5, "0005_budget_year", k0005BudgetYear, 2},
     Migration{6, "0006_node_idle", k0006NodeIdle, 2},
+    Migration{7, "0007_job_steps", k0007JobSteps, 2},
 };
 
 }  // namespace

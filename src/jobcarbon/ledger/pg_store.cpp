@@ -14,6 +14,7 @@
 #include <jobcarbon/ledger/pg_reports.hpp>
 #include <jobcarbon/ledger/pg_running.hpp>
 #include <jobcarbon/ledger/pg_schema.hpp>
+#include <jobcarbon/ledger/pg_steps.hpp>
 #include <jobcarbon/ledger/usage_split.hpp>
 
 namespace jobcarbon::ledger {
@@ -261,6 +262,14 @@ class PgStore final : public Store {
 
   std::expected<bool, std::string> append_idle(const NodeIdle& idle) override {
     return pg_append_idle(*db_, idle);
+  }
+
+  std::expected<bool, std::string> append_step(const JobRecord& step) override {
+    return pg_append_step(*db_, step);
+  }
+
+  std::expected<std::vector<JobRecord>, std::string> job_steps(const std::string& job_id) override {
+    return pg_job_steps(*db_, job_id);
   }
 
   std::expected<policy::YearStart, std::string> budget_year_start() override {

@@ -326,5 +326,65 @@ TEST_F(PgLedger, TextWithANulByteIsRefusedNotCut) {
   EXPECT_EQ(pg_->raw_int("SELECT count(*) FROM jobcarbon.jobs"), 0);
 }
 
+// Step records (migration 0007) are protected as jobs are: writers append, nobody changes or
+// deletes them, and with private data on a reader sees only the steps of its own jobs.
+TEST_F(PgLedger, StepsFollowTheRolesAndPrivateDataOfJobs) {
+  open(pg_->url());
+  const std::string ada = pg_->login_role("u_ada", "jobcarbon_reader");
+  const std::string writer = pg_->login_role("w", "jobcarbon_writer");
+  const std::string nobody = pg_->login_role("nobody", "");
+  const auto step_of = [&](const char* job, const char* user) {
+    JobRecord r = sample_record(job, at_s(k20260101));
+    r.step = "batch";
+    r.user = pg_->role_name(user);
+    return r;
+  };
+  auto as_writer = open(writer);
+  ASSERT_EQ(as_writer->append_step(step_of("1", "u_ada")), true);
+  ASSERT_EQ(as_writer->append_step(step_of("2", "u_bob")), true);
+  EXPECT_EQ(as_writer->append_step(step_of("2", "u_bob")), false);
+
+  auto as_reader = open(ada, OpenMode::kReadOnly);
+  EXPECT_FALSE(as_reader->append_step(step_of("3", "u_ada")));
+  EXPECT_EQ(sqlstate_of(ada,
+                        "INSERT INTO job_steps (cluster, job_id, submit_us, node, step, start_us, "
+                        "end_us, exit_code, charged_uj, co2_kg, record_json) VALUES ('c', 'j', 0, "
+                        "'n', 's', 0, 0, 0, 0, 0, '{}')"),
+            "42501");
+  EXPECT_EQ(sqlstate_of(writer, "UPDATE job_steps SET co2_kg = 0"), "42501");
+  EXPECT_EQ(sqlstate_of(writer, "DELETE FROM job_steps"), "42501");
+  EXPECT_EQ(sqlstate_of(nobody, "SELECT count(*) FROM jobcarbon.job_steps"), "42501");
+  EXPECT_EQ(pg_->raw_int("SELECT count(*) FROM jobcarbon.job_steps"), 2);
+
+  const auto visible = [&](const std::string& who) {
+    auto store = open(who, OpenMode::kReadOnly);
+    return store->job_steps("1").value().size() + store->job_steps("2").value().size();
+  };
+  EXPECT_EQ(visible(ada), 2u);  // private data off: everything
+  pg_->exec("UPDATE jobcarbon.settings SET value = 'on' WHERE key = 'private_data'");
+  EXPECT_EQ(visible(ada), 1u);
+  EXPECT_EQ(open(ada, OpenMode::kReadOnly)->job_steps("1").value().at(0).user,
+            pg_->role_name("u_ada"));
+  EXPECT_EQ(visible(writer), 2u);
+  EXPECT_EQ(visible(pg_->url()), 2u);
+  auto c = PgConnection::connect(*PgApi::load(), ada);
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->exec("SELECT count(*) FROM job_steps")->int64(0, 0), 1);  // direct SQL too
+}
+
+TEST_F(PgLedger, StepTextWithANulByteIsRefusedNotCut) {
+  auto store = open(pg_->url());
+  JobRecord r = sample_record("1", at_s(k20260101));
+  r.step = std::string("0\0x", 3);
+  auto res = store->append_step(r);
+  ASSERT_FALSE(res);
+  EXPECT_THAT(res.error(), HasSubstr("step contains a NUL byte"));
+  r.step = "0";
+  r.command = {std::string("a\0b", 3)};  // kept in record_json, escaped: stored whole
+  ASSERT_EQ(store->append_step(r), true);
+  EXPECT_EQ(store->job_steps("1").value().at(0).command, r.command);
+  EXPECT_EQ(pg_->raw_int("SELECT count(*) FROM jobcarbon.job_steps"), 1);
+}
+
 }  // namespace
 }  // namespace jobcarbon::ledger

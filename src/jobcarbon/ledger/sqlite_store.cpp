@@ -17,6 +17,7 @@
 #include <jobcarbon/ledger/sqlite_reports.hpp>
 #include <jobcarbon/ledger/sqlite_running.hpp>
 #include <jobcarbon/ledger/sqlite_schema.hpp>
+#include <jobcarbon/ledger/sqlite_steps.hpp>
 
 namespace jobcarbon::ledger {
 namespace {
@@ -260,6 +261,14 @@ class SqliteStore final : public Store {
 
   std::expected<bool, std::string> append_idle(const NodeIdle& idle) override {
     return ledger::append_idle(db_, idle);
+  }
+
+  std::expected<bool, std::string> append_step(const JobRecord& step) override {
+    return ledger::append_step(db_, step);
+  }
+
+  std::expected<std::vector<JobRecord>, std::string> job_steps(const std::string& job_id) override {
+    return ledger::job_steps(db_, job_id);
   }
 
   std::expected<policy::YearStart, std::string> budget_year_start() override {

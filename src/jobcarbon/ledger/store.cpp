@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -111,6 +112,23 @@ std::optional<std::string> invalid_field(const JobRecord& r) {
     return "work_count is negative or not a finite number";
   }
   if (r.work_count && r.work_unit.empty()) return "work_count has no unit";
+  return std::nullopt;
+}
+
+std::optional<std::string> invalid_step(const JobRecord& r) {
+  if (auto bad = invalid_field(r)) return bad;
+  if (r.step.empty()) return "step is empty: a step record names its step (batch, 0, ...)";
+  if (r.step == kJobStep) {
+    return fmt::format("step is '{}': that is the job's own record, not a step", kJobStep);
+  }
+  for (const Microjoules e :
+       {r.energy.gpu, r.energy.cpu, r.energy.dram, r.energy.node, r.energy.estimated_cpu,
+        r.energy.estimated_memory, r.energy_charged, r.machine_energy, r.unallocated_energy}) {
+    if (e.value < 0) return "an energy is negative";
+  }
+  if (!std::isfinite(r.co2_kg)) return "co2_kg is not a finite number";
+  if (!std::isfinite(r.intensity_kg_per_kwh)) return "intensity_kg_per_kwh is not a finite number";
+  if (!std::isfinite(r.pue)) return "pue is not a finite number";
   return std::nullopt;
 }
 

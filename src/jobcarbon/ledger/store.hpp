@@ -127,6 +127,23 @@ class Store {
   // error naming the ledger or the invalid field (empty node, end before start, negative energy).
   virtual std::expected<bool, std::string> append_idle(const NodeIdle& idle) = 0;
 
+  // Slurm steps (migration 0007). A step's record (JobRecord with step "batch", "0", ...) holds
+  // its CPU-time share of its job's record on the same node: it is kept apart, in job_steps, so
+  // that it is never counted twice. Budgets, usage totals, reports, typical power, list_jobs and
+  // job_records never see steps.
+
+  // Store one step record. Return true when written, false when a step with the same key
+  // (cluster, job id, submit time, node, step) exists (a retried write: nothing changes), or an
+  // error naming the ledger or the invalid field (invalid_step: e.g. step "" or "job", which
+  // name the job's own record).
+  virtual std::expected<bool, std::string> append_step(const JobRecord& step) = 0;
+
+  // Return every step record of JOB_ID (any cluster, submit time and node), exactly as written
+  // (tags and report_json included), ordered by cluster, submit time, node, start, then step;
+  // empty when the ledger has none.
+  virtual std::expected<std::vector<JobRecord>, std::string> job_steps(
+      const std::string& job_id) = 0;
+
   // Budget periods (migration 0005): calendar years in UTC unless the site set a fiscal year
   // start; budgets' and usage's `year` name the period that starts in that calendar year.
 
@@ -174,6 +191,12 @@ std::expected<std::unique_ptr<Store>, std::string> open_store(const std::string&
 // Return the first problem with a record that no backend may store ("job_id is empty",
 // "method is 'guessed': expected measured, estimated or mixed"), or nullopt when it is valid.
 std::optional<std::string> invalid_field(const JobRecord& record);
+
+// Return the first problem with a step record that no backend may store: invalid_field's, a
+// step that is empty or "job" (the job's own record, for Store::append), a negative energy or a
+// figure that is not a finite number (a step is kept as lossless JSON, which has no NaN); nullopt
+// when it is valid.
+std::optional<std::string> invalid_step(const JobRecord& step);
 
 // Return the first problem with a running job's record that no backend may store ("updated is
 // before start", ...), or nullopt when it is valid.

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <random>
 
 #include <fmt/format.h>
@@ -844,6 +845,209 @@ TEST_P(StoreContract, UsageBetweenSumsJobsStartedInTheWindow) {
   EXPECT_DOUBLE_EQ(all->co2.value, 2.0);
   EXPECT_EQ(store_->usage_between("child", "", at_s(k20260101), at_s(k20270101))->jobs, 2);
   EXPECT_EQ(store_->usage_between("child", "bob", at_s(k20260101), at_s(k20270101))->jobs, 0);
+}
+
+// Slurm steps (migration 0007): a step record is a share of its job's record on the node, kept
+// apart so that it is never counted twice.
+
+// Job "77" as an agent records it: the job's own record (step "job") on one node, 1 h, 1 GPU.
+JobRecord job_77(const std::string& node = "gpu-node-01") {
+  JobRecord r = sample_record("77", at_s(k20260101 + kHour));
+  r.cluster = "hpc";
+  r.step = std::string(kJobStep);
+  r.node = node;
+  r.end = r.start + std::chrono::seconds(kHour);
+  r.energy =
+      DomainEnergy{Microjoules(720'000'000'000), Microjoules(36'000'000'000), {}, {}, {}, {}};
+  r.energy_charged = r.energy.total();
+  r.co2_kg = 0.5;
+  return r;
+}
+
+// A step of job_77 on NODE, starting OFFSET_S after the job and lasting SECONDS, with this share.
+JobRecord step_of_77(const std::string& step, std::int64_t offset_s, std::int64_t seconds,
+                     std::int64_t gpu_uj, const std::string& node = "gpu-node-01") {
+  JobRecord r = job_77(node);
+  r.step = step;
+  r.start += std::chrono::seconds(offset_s);
+  r.end = r.start + std::chrono::seconds(seconds);
+  r.exit_code = 3;
+  r.energy = DomainEnergy{Microjoules(gpu_uj), Microjoules(1'000'000), {}, {}, {}, {}};
+  r.energy_charged = r.energy.total();
+  r.co2_kg = 0.125;
+  r.tags = {{"step-tag", step}};
+  r.report_json = R"({"parent":{"step":"job"}})";
+  return r;
+}
+
+TEST_P(StoreContract, StepsRoundTripEveryFieldExactly) {
+  JobRecord s = step_of_77("batch", 5, 600, 9'007'199'254'740'993);  // > 2^53: exact
+  s.command = {"sh", "-c", "echo 'it''s' \"quoted\" \\ back"};
+  s.intensity_kg_per_kwh = 0.1 + 0.2;
+  s.co2_kg = 1.0 / 3.0;
+  s.work_count = 12.5;
+  s.work_unit = "images";
+  ASSERT_EQ(store_->append_step(s), true);
+  auto back = store_->job_steps("77");
+  ASSERT_TRUE(back) << back.error();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0], s);
+  EXPECT_EQ(raw_int("SELECT charged_uj FROM job_steps"), s.energy_charged.value);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM job_steps WHERE user_name = 'ada' AND exit_code = 3"), 1);
+}
+
+TEST_P(StoreContract, AStepIsWrittenOncePerKeyAndListedInOrder) {
+  const JobRecord base = step_of_77("0", 100, 60, 1'000);
+  EXPECT_EQ(store_->append_step(base), true);
+  JobRecord again = base;
+  again.energy.gpu = Microjoules(5);  // a retried write with other numbers changes nothing
+  again.energy_charged = again.energy.total();
+  EXPECT_EQ(store_->append_step(again), false);
+  EXPECT_EQ(raw_int("SELECT count(*) FROM job_steps"), 1);
+  // Each key part makes another step; the start orders steps within a node.
+  EXPECT_EQ(store_->append_step(step_of_77("batch", 0, 900, 2'000)), true);
+  EXPECT_EQ(store_->append_step(step_of_77("1", 200, 60, 3'000)), true);
+  EXPECT_EQ(store_->append_step(step_of_77("0", 10, 60, 4'000, "gpu-node-02")), true);
+  JobRecord other = base;
+  other.submit_time += std::chrono::seconds(1);  // Slurm reused the id: another job
+  EXPECT_EQ(store_->append_step(other), true);
+  other = base;
+  other.cluster = "dev";
+  EXPECT_EQ(store_->append_step(other), true);
+  JobRecord unrelated = base;
+  unrelated.job_id = "78";
+  EXPECT_EQ(store_->append_step(unrelated), true);
+  auto steps = store_->job_steps("77");
+  ASSERT_TRUE(steps) << steps.error();
+  std::vector<std::string> got;
+  for (const auto& x : *steps) {
+    got.push_back(
+        fmt::format("{}/{}/{}/{}", x.cluster, to_us(x.submit_time) / 1'000'000, x.node, x.step));
+  }
+  const std::string submit = std::to_string(k20260101 + kHour - 5);
+  const std::string later = std::to_string(k20260101 + kHour - 4);
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "dev/" + submit + "/gpu-node-01/0", "hpc/" + submit + "/gpu-node-01/batch",
+                     "hpc/" + submit + "/gpu-node-01/0", "hpc/" + submit + "/gpu-node-01/1",
+                     "hpc/" + submit + "/gpu-node-02/0", "hpc/" + later + "/gpu-node-01/0"}));
+  EXPECT_EQ((*steps)[2].energy.gpu, Microjoules(1'000));  // the first write won, whole
+  EXPECT_TRUE(store_->job_steps("nope").value().empty());
+}
+
+TEST_P(StoreContract, InvalidStepsAreRefusedWithNothingWritten) {
+  const JobRecord good = step_of_77("batch", 0, 60, 1);
+  std::vector<std::pair<JobRecord, std::string>> cases;
+  JobRecord r = good;
+  r.step = "";
+  cases.emplace_back(r, "step is empty");
+  r = good;
+  r.step = "job";
+  cases.emplace_back(r, "step is 'job': that is the job's own record");
+  r = good;
+  r.job_id = "";
+  cases.emplace_back(r, "job_id is empty");
+  r = good;
+  r.end = r.start - std::chrono::seconds(1);
+  cases.emplace_back(r, "end is before start");
+  r = good;
+  r.energy.cpu = Microjoules(-1);
+  cases.emplace_back(r, "an energy is negative");
+  r = good;
+  r.co2_kg = std::nan("");
+  cases.emplace_back(r, "co2_kg is not a finite number");
+  for (const auto& [record, why] : cases) {
+    auto res = store_->append_step(record);
+    ASSERT_FALSE(res) << why;
+    EXPECT_THAT(res.error(), HasSubstr(why));
+    EXPECT_THAT(res.error(), HasSubstr(store_->describe()));
+  }
+  EXPECT_EQ(raw_int("SELECT count(*) FROM job_steps"), 0);
+}
+
+// The reason steps have a table of their own: nothing that counts sees them. A job and its steps
+// (whose energies, were they counted, would change every figure) give exactly the figures of the
+// job alone.
+TEST_P(StoreContract, StepsChangeNoBudgetUsageReportPowerOrListing) {
+  ASSERT_TRUE(store_->set_budget(kg_budget("vision-lab", "", 2026, 1), std::nullopt, "root"));
+  const JobRecord job = job_77();
+  ASSERT_EQ(store_->append(job), true);
+  ASSERT_EQ(store_->update_running(
+                testing::sample_running("run-1", at_s(k20260101), std::chrono::seconds(60))),
+            true);
+  struct Figures {
+    Usage usage, user_usage, between, running;
+    std::vector<ReportRow> by_account, by_node, by_user, by_month, by_gpu;
+    std::optional<double> gpu_watts, cpu_watts;
+    std::int64_t gpu_jobs = 0;
+    std::vector<JobRecord> listed, records;
+    std::string verdict;
+    std::vector<std::int64_t> raw;
+  };
+  const auto figures = [&] {
+    Figures f;
+    f.usage = store_->usage("vision-lab", "", 2026).value();
+    f.user_usage = store_->usage("vision-lab", "ada", 2026).value();
+    f.between = store_->usage_between("vision-lab", "", at_s(k20260101), at_s(k20270101)).value();
+    f.running = store_->running_usage("vision-lab", "", 2026).value();
+    for (auto [by, out] :
+         {std::pair{Grouping::kAccount, &f.by_account}, std::pair{Grouping::kNode, &f.by_node},
+          std::pair{Grouping::kUser, &f.by_user}, std::pair{Grouping::kMonth, &f.by_month},
+          std::pair{Grouping::kGpuModel, &f.by_gpu}}) {
+      ReportQuery q;
+      q.by = by;
+      *out = store_->report_rows(q).value();
+    }
+    const auto power = store_->typical_power("").value();
+    f.gpu_watts = power.gpu_watts;
+    f.cpu_watts = power.cpu_watts;
+    f.gpu_jobs = power.gpu_jobs;
+    JobFilter all;
+    all.with_report = true;
+    f.listed = store_->list_jobs(all).value();
+    f.records = store_->job_records("77").value();
+    const auto verdict = check_budget(*store_, "vision-lab", "ada", KgCo2{0.1}, 2026).value();
+    f.verdict = fmt::format("{} {}", static_cast<int>(verdict.decision), verdict.message);
+    for (const char* sql :
+         {"SELECT count(*) FROM jobs", "SELECT count(*) FROM job_tags",
+          "SELECT sum(records) FROM report_totals", "SELECT sum(charged_uj) FROM report_totals",
+          "SELECT sum(jobs) FROM power_totals", "SELECT sum(energy_uj) FROM usage_totals",
+          "SELECT count(*) FROM running_jobs"}) {
+      f.raw.push_back(raw_int(sql));
+    }
+    return f;
+  };
+  const Figures before = figures();
+  ASSERT_EQ(before.usage.energy, job.energy_charged);
+  ASSERT_EQ(before.listed.size(), 1u);
+  ASSERT_EQ(before.gpu_jobs, 1);
+  // Two steps that used 60 % and 40 % of the job, each long enough to teach power if counted,
+  // one on another node (its job record not written yet), and one of the running job.
+  ASSERT_EQ(store_->append_step(step_of_77("batch", 0, 3000, 432'000'000'000)), true);
+  ASSERT_EQ(store_->append_step(step_of_77("0", 60, 2000, 288'000'000'000)), true);
+  ASSERT_EQ(store_->append_step(step_of_77("0", 60, 2000, 288'000'000'000, "gpu-node-02")), true);
+  JobRecord running_step = step_of_77("0", 0, 30, 1'000'000);
+  running_step.job_id = "run-1";
+  ASSERT_EQ(store_->append_step(running_step), true);
+  const Figures after = figures();
+  EXPECT_EQ(after.usage, before.usage);
+  EXPECT_EQ(after.user_usage, before.user_usage);
+  EXPECT_EQ(after.between, before.between);
+  EXPECT_EQ(after.running, before.running);
+  EXPECT_EQ(after.by_account, before.by_account);
+  EXPECT_EQ(after.by_node, before.by_node);
+  EXPECT_EQ(after.by_user, before.by_user);
+  EXPECT_EQ(after.by_month, before.by_month);
+  EXPECT_EQ(after.by_gpu, before.by_gpu);
+  EXPECT_EQ(after.gpu_watts, before.gpu_watts);
+  EXPECT_EQ(after.cpu_watts, before.cpu_watts);
+  EXPECT_EQ(after.gpu_jobs, before.gpu_jobs);
+  EXPECT_EQ(after.listed, before.listed);
+  EXPECT_EQ(after.records, before.records);
+  EXPECT_EQ(after.verdict, before.verdict);
+  EXPECT_EQ(after.raw, before.raw);
+  EXPECT_EQ(store_->list_running({}).value().size(), 1u);  // a step does not end a running job
+  EXPECT_EQ(store_->job_steps("77").value().size(), 3u);
+  EXPECT_EQ(mismatches(), 0);
 }
 
 }  // namespace
