@@ -6,10 +6,17 @@
 # choices: /work/shared/notes/slurm-on-one-host.md (no systemd, Debian's Slurm 22.05).
 #
 # Usage: scripts/start-slurm.sh DIR [--nodes N] [--gpus G] [--port P] [--submit-settings FILE]
-#          [--no-submit-hook] [--agent-sockets TEMPLATE]
+#          [--no-submit-hook] [--agent-sockets TEMPLATE] [--event-args ARGS] [--spank PLUGIN_SO]
+#          [--cgroup]
 #   --agent-sockets TEMPLATE: install deploy/slurm/prolog.sh as Prolog and Epilog, telling the node
 #     agent at TEMPLATE (%n: the node's name, e.g. /tmp/x/%n/agent.sock) that jobs start and end
 #   --event-args "ARGS": extra arguments for the Prolog's `jobcarbon slurm-event` (--config FILE)
+#   --spank PLUGIN_SO: load jobcarbon's SPANK plugin (spank_jobcarbon.so: per-step records, srun's
+#     stderr line) from DIR/plugstack.conf, with the same agent socket template and --config
+#   --cgroup: job cgroups (proctrack/cgroup, task/cgroup,task/affinity, and jobacct_gather/cgroup,
+#     which creates v1's cpuacct cgroups; cgroup.conf autodetect), so that the agents can split
+#     CPU energy by job and step; job ids then start at P*1000 so that two clusters on this host
+#     (both with a node n1) never share a /slurm_n1/uid_0/job_<id> cgroup
 #        scripts/start-slurm.sh DIR --stop
 #   then: export SLURM_CONF=DIR/slurm.conf
 #   --port P: slurmctld's port; the nodes listen on P+1 ... P+N
@@ -20,7 +27,7 @@ set -euo pipefail
 
 DIR=${1:?usage: start-slurm.sh DIR [--nodes N] [--gpus G] [--port P] | DIR --stop}
 shift
-NODES=2 GPUS=2 PORT=6817 STOP=0 SETTINGS='' HOOK=1 AGENTS='' EVENT_ARGS=''
+NODES=2 GPUS=2 PORT=6817 STOP=0 SETTINGS='' HOOK=1 AGENTS='' EVENT_ARGS='' SPANK='' CGROUP=0
 while (($#)); do
   case $1 in
     --nodes) NODES=$2; shift ;;
@@ -31,6 +38,8 @@ while (($#)); do
     --no-submit-hook) HOOK=0 ;;
     --agent-sockets) AGENTS=$2; shift ;;
     --event-args) EVENT_ARGS=$2; shift ;;
+    --spank) SPANK=$2; shift ;;
+    --cgroup) CGROUP=1 ;;
     *) echo "start-slurm.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -112,8 +121,8 @@ SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd-%n.log
 SlurmctldPidFile=$DIR/slurmctld.pid
 SlurmdPidFile=$DIR/slurmd-%n.pid
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/affinity
+$( ((CGROUP)) && printf 'ProctrackType=proctrack/cgroup\nTaskPlugin=task/cgroup,task/affinity\nJobAcctGatherType=jobacct_gather/cgroup\nFirstJobId=%s' $((PORT * 1000)) ||
+  printf 'ProctrackType=proctrack/linuxproc\nTaskPlugin=task/affinity')
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=256
@@ -124,6 +133,7 @@ $( ((HOOK)) && echo "JobSubmitPlugins=lua" || echo "# JobSubmitPlugins: none (--
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 $( [[ -n $AGENTS ]] && printf 'Prolog=%s\nEpilog=%s\nPrologFlags=Alloc' "$DIR/prolog.sh" "$DIR/prolog.sh")
+$( [[ -n $SPANK ]] && echo "PlugStackConfig=$DIR/plugstack.conf")
 SlurmctldTimeout=30
 SlurmdTimeout=30
 NodeName=n[1-$NODES] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$((PORT + 1))-$((PORT + NODES))] CPUs=$cpus RealMemory=1024 $gres_line State=UNKNOWN
@@ -154,6 +164,25 @@ if [[ -n $AGENTS ]]; then
     -e "s|^EXTRA_ARGS=.*|EXTRA_ARGS=\"$EVENT_ARGS\"|" \
     "$SRC/deploy/slurm/prolog.sh" >"$DIR/prolog.sh"
   chmod 0755 "$DIR/prolog.sh"
+fi
+
+if ((CGROUP)); then
+  # v1 on these hosts (hybrid); autodetect picks what the host has.
+  printf 'CgroupPlugin=autodetect\nConstrainCores=no\nConstrainRAMSpace=no\n' >"$DIR/cgroup.conf"
+else
+  rm -f "$DIR/cgroup.conf"
+fi
+if [[ -n $SPANK ]]; then
+  [[ -f $SPANK ]] || { echo "start-slurm.sh: --spank $SPANK: no such file" >&2; exit 2; }
+  # The plugin's arguments: the same agent sockets (%n: the node) and configuration (--config in
+  # --event-args) as the Prolog's.
+  spank_args="jobcarbon=$(command -v jobcarbon || echo /usr/local/bin/jobcarbon) notify=1"
+  if [[ -n $AGENTS ]]; then spank_args+=" socket=$AGENTS"; fi
+  read -r -a words <<<"$EVENT_ARGS"
+  for ((w = 0; w < ${#words[@]}; w++)); do
+    if [[ ${words[w]} == --config ]]; then spank_args+=" config=${words[w + 1]:-}"; fi
+  done
+  echo "optional $SPANK $spank_args" >"$DIR/plugstack.conf"
 fi
 
 export SLURM_CONF=$DIR/slurm.conf

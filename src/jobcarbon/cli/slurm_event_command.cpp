@@ -8,25 +8,36 @@
 
 #include <pwd.h>
 
+#include <jobcarbon/agent/cgroup_usage.hpp>
 #include <jobcarbon/agent/client.hpp>
 #include <jobcarbon/carbon/equivalents.hpp>
 #include <jobcarbon/cli/config_loading.hpp>
 #include <jobcarbon/ledger/budget_check.hpp>
 #include <jobcarbon/ledger/store.hpp>
 #include <jobcarbon/os/user_file.hpp>
+#include <jobcarbon/policy/budget_limit.hpp>
 
 namespace jobcarbon::cli {
 
 namespace {
 
 struct EventFlags {
-  std::string event;       // start | end
-  double submit_time = 0;  // seconds since the epoch (scontrol's SubmitTime)
+  std::string event;  // start | end | step-start | step-end
+  // Seconds since the epoch (scontrol's SubmitTime); for steps, by default that of the job's
+  // registration on this node.
+  std::optional<double> submit_time;
   std::optional<std::string> socket;
   std::string config;
   bool exclusive = false;
   std::optional<std::string> notify_file;  // the job's output file: the end-of-job lines go there
+  std::string step;                        // a step's name: "batch", "0", "1", ...
+  std::int64_t pid = 0;                    // the step's slurmstepd
+  std::int64_t task_pid = 0;               // one of its tasks (its cgroup is the step's)
+  std::int64_t exit_code = 0;              // the step's exit code
 };
+
+// Agent requests from a step's hooks are bounded: slurmstepd waits for them.
+constexpr auto kStepTimeout = std::chrono::seconds(2);
 
 std::string env_or(const char* name, std::string fallback = "") {
   const char* v = std::getenv(name);
@@ -114,7 +125,8 @@ void send(const EventFlags& f) {
   agent::JobKey key;
   key.cluster = env_or("SLURM_CLUSTER_NAME", config.cluster.value_or("local"));
   key.job_id = env_or("SLURM_JOB_ID");
-  key.submit_time_us = static_cast<std::int64_t>(f.submit_time * 1e6);
+  if (!f.submit_time) throw std::runtime_error("--submit-time is required for " + f.event);
+  key.submit_time_us = static_cast<std::int64_t>(*f.submit_time * 1e6);
   // One record per node for the job's allocation there (Prolog/Epilog run once per job and node).
   key.step = "job";
   if (key.job_id.empty()) {
@@ -164,18 +176,146 @@ void send(const EventFlags& f) {
   }
 }
 
+std::string socket_of(const EventFlags& f, const Settings& config) {
+  return f.socket.value_or(config.agent_socket.value_or(std::string(agent::kDefaultAgentSocket)));
+}
+
+// Return the key under which the agent knows KEY's job on this node: that of its registration with
+// KEY's step, else of its Prolog's registration (step "job") — its cluster and submit time, so that
+// the plugin need not ask slurmctld at every step. KEY's cluster (from the job's environment) is
+// preferred; a job id registered under one cluster only is that job whatever the environment says.
+std::expected<agent::JobKey, std::string> registered_key(const std::string& socket,
+                                                         const agent::JobKey& key) {
+  const auto reply = agent::request(socket, agent::StatusRequest{}, kStepTimeout);
+  if (!reply) return std::unexpected(reply.error().message);
+  const auto* status = std::get_if<agent::StatusReply>(&*reply);
+  if (status == nullptr) return std::unexpected("the agent did not answer the status request");
+  for (const std::string_view step : {std::string_view(key.step), std::string_view("job")}) {
+    std::vector<agent::JobKey> found;
+    for (const auto& j : status->jobs) {
+      if (j.key.job_id == key.job_id && j.key.step == step) found.push_back(j.key);
+    }
+    for (const auto& k : found) {
+      if (k.cluster == key.cluster)
+        return agent::JobKey{k.cluster, k.job_id, k.submit_time_us, key.step};
+    }
+    if (found.size() == 1) {
+      return agent::JobKey{found[0].cluster, found[0].job_id, found[0].submit_time_us, key.step};
+    }
+  }
+  return std::unexpected("the job is not registered on this node (is the Prolog installed?)");
+}
+
+// Return the step's key: the job's identity from Slurm's environment and the step's name, with the
+// submit time given, or else the cluster and submit time the agent knows the job by.
+std::expected<agent::JobKey, std::string> step_key(const EventFlags& f, const Settings& config,
+                                                   const std::string& socket) {
+  agent::JobKey key;
+  key.cluster = env_or("SLURM_CLUSTER_NAME", config.cluster.value_or("local"));
+  key.job_id = env_or("SLURM_JOB_ID");
+  key.step = f.step;
+  if (key.job_id.empty()) return std::unexpected("SLURM_JOB_ID is not set");
+  if (f.submit_time) {
+    key.submit_time_us = static_cast<std::int64_t>(*f.submit_time * 1e6);
+    return key;
+  }
+  return registered_key(socket, key);
+}
+
+// Return the line a user reads on srun's stderr when a step ends on a node.
+std::string step_line(const agent::JobReport& r) {
+  const double wh = static_cast<double>(r.charged.total().value) / 3.6e9;
+  const std::string energy =
+      wh >= 1000 ? fmt::format("{:.4g} kWh", wh / 1000) : fmt::format("{:.4g} Wh", wh);
+  const std::string whose =
+      r.parent ? fmt::format("its share of job {}'s record", r.key.job_id) : "its own record";
+  return fmt::format("jobcarbon: step {}.{} on {}: {}, {} CO2 ({}; jobcarbon show {})\n",
+                     r.key.job_id, r.key.step, env_or("SLURMD_NODENAME", "this node"), energy,
+                     policy::display_kg(KgCo2{r.co2_kg}), whose, r.key.job_id);
+}
+
+void step_start(const EventFlags& f) {
+  const Settings config = load_settings(f.config);
+  const std::string socket = socket_of(f, config);
+  const auto key = step_key(f, config, socket);
+  if (!key) throw std::runtime_error(key.error());
+  agent::JobStart s;
+  s.key = *key;
+  s.user = env_or("SLURM_JOB_USER", "unknown");
+  s.uid = env_int("SLURM_JOB_UID").value_or(0);
+  s.account = env_or("SLURM_JOB_ACCOUNT");
+  // The step's GPUs (the batch step has the job's).
+  auto gpus = gpu_indices(env_or("SLURM_STEP_GPUS", env_or("SLURM_JOB_GPUS")));
+  if (!gpus) throw std::runtime_error(gpus.error());
+  s.gpu_indices = *gpus;
+  // By the step's cgroup when Slurm made one (it holds the step's tasks and nothing else, so the
+  // steps' CPU times add up to the job's); else by slurmstepd's process tree.
+  if (f.task_pid > 0) {
+    if (const auto cg = agent::cgroup_of_pid("/proc", static_cast<pid_t>(f.task_pid))) {
+      s.cgroup = slurm_step_cgroup(*cg, key->job_id, key->step).value_or("");
+    }
+  }
+  if (s.cgroup.empty()) {
+    if (f.pid <= 0) throw std::runtime_error("the step has no cgroup and no --pid was given");
+    s.pids = {f.pid};
+  }
+  const auto reply = agent::request(socket, s, kStepTimeout);
+  if (!reply) throw std::runtime_error(reply.error().message);
+  if (const auto* e = std::get_if<agent::Error>(&*reply)) {
+    throw std::runtime_error(fmt::format("the agent refused: {} ({})", e->message, e->code));
+  }
+}
+
+void step_end(const EventFlags& f) {
+  const Settings config = load_settings(f.config);
+  const std::string socket = socket_of(f, config);
+  const auto key = step_key(f, config, socket);
+  if (!key) throw std::runtime_error(key.error());
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const auto reply = agent::request(
+      socket, agent::JobEnd{*key, f.exit_code, std::max(now, key->submit_time_us)}, kStepTimeout);
+  if (!reply) throw std::runtime_error(reply.error().message);
+  if (const auto* e = std::get_if<agent::Error>(&*reply)) {
+    throw std::runtime_error(fmt::format("the agent refused: {} ({})", e->message, e->code));
+  }
+  if (const auto* r = std::get_if<agent::JobReport>(&*reply)) fmt::print("{}", step_line(*r));
+}
+
 }  // namespace
+
+std::optional<std::string> slurm_step_cgroup(std::string_view task_cgroup, std::string_view job_id,
+                                             std::string_view step) {
+  if (job_id.empty() || step.empty()) return std::nullopt;
+  const std::string part = fmt::format("/job_{}/step_{}", job_id, step);
+  for (auto at = task_cgroup.find(part); at != std::string_view::npos;
+       at = task_cgroup.find(part, at + 1)) {
+    const auto end = at + part.size();
+    if (end == task_cgroup.size() || task_cgroup[end] == '/') {
+      return std::string(task_cgroup.substr(0, end));
+    }
+  }
+  return std::nullopt;
+}
 
 void add_slurm_event_command(CLI::App& app) {
   auto flags = std::make_shared<EventFlags>();
-  auto* cmd = app.add_subcommand(
-      "slurm-event", "Tell the node agent that a Slurm job starts or ends here (Prolog/Epilog)");
-  cmd->add_option("event", flags->event, "start or end")
+  auto* cmd = app.add_subcommand("slurm-event",
+                                 "Tell the node agent that a Slurm job (Prolog/Epilog) or step "
+                                 "(SPANK plugin) starts or ends here");
+  cmd->add_option("event", flags->event, "start or end (a job), step-start or step-end (a step)")
       ->required()
-      ->check(CLI::IsMember({"start", "end"}));
+      ->check(CLI::IsMember({"start", "end", "step-start", "step-end"}));
   cmd->add_option("--submit-time", flags->submit_time,
-                  "The job's submit time, seconds since the epoch (with scontrol's SubmitTime)")
-      ->required();
+                  "The job's submit time, seconds since the epoch (with scontrol's SubmitTime); "
+                  "required for start and end, for steps by default the job's on this node");
+  cmd->add_option("--step", flags->step, "step-start, step-end: the step (batch, 0, 1, ...)");
+  cmd->add_option("--pid", flags->pid,
+                  "step-start: the step's slurmstepd (followed when the step has no cgroup)");
+  cmd->add_option("--task-pid", flags->task_pid,
+                  "step-start: one of the step's tasks; its cgroup gives the step's");
+  cmd->add_option("--exit-code", flags->exit_code, "step-end: the step's exit code");
   cmd->add_option("--socket", flags->socket, "The node agent's socket (default: agent-socket)");
   cmd->add_option("--config", flags->config,
                   "Read this configuration file instead of the defaults");
@@ -184,11 +324,24 @@ void add_slurm_event_command(CLI::App& app) {
                   "At the end: append the job's energy, CO2 and budget standing to this file (the "
                   "job's output), as the job's user, never following a link");
   cmd->callback([flags] {
+    const bool step = flags->event.starts_with("step-");
+    if (step && flags->step.empty()) throw CLI::ValidationError("--step", "is required");
     try {
-      send(*flags);
+      if (flags->event == "step-start") {
+        step_start(*flags);
+      } else if (flags->event == "step-end") {
+        step_end(*flags);
+      } else {
+        send(*flags);
+      }
     } catch (const std::exception& e) {
-      // Never fail the prolog: a failing prolog drains the node.
-      fmt::print(stderr, "jobcarbon slurm-event: {}\n", e.what());
+      // Never fail the prolog or the step: a failing prolog drains the node.
+      if (step) {
+        fmt::print(stderr, "jobcarbon slurm-event {} job {} step {}: {}\n", flags->event,
+                   env_or("SLURM_JOB_ID"), flags->step, e.what());
+      } else {
+        fmt::print(stderr, "jobcarbon slurm-event: {}\n", e.what());
+      }
     }
   });
 }

@@ -163,6 +163,15 @@ void AgentService::deliver() {
       all_spooled = false;
     }
   }
+  // Steps (sub-records: a Slurm step within its job's Prolog registration) go to their own files
+  // and, at replay, to the ledger's job_steps: shares of their job's record, never counted.
+  for (const auto& r : out.steps) {
+    if (auto ok = spool_.put_step(r); !ok) {
+      config_.log(
+          fmt::format("spool: job {} step {} (step record): {}", r.job_id, r.step, ok.error()));
+      all_spooled = false;
+    }
+  }
   if (all_spooled) engine_.clear_outbox();
 
   const auto now = clock_.monotonic();
@@ -251,8 +260,21 @@ std::string AgentService::reply(const agent::Message& m) const {
 }
 
 std::optional<agent::JobKey> AgentService::parent_of(const agent::JobStart& job) const {
-  // Only a registration by processes can lie inside another job; a Slurm job (by cgroup) is
-  // always top-level.
+  // A Slurm step (registered by the SPANK plugin, by cgroup or pids) lies within its job's
+  // allocation on this node, which the Prolog registered as step "job" with the same cluster,
+  // job id and submit time: the step is a sub-record of it, so that its energy is a share of the
+  // job's and never charged twice.
+  if (job.key.step != ledger::kJobStep) {
+    for (const auto& j : engine_.jobs()) {
+      if (!j.parent && j.job.key.step == ledger::kJobStep && j.job.key.cluster == job.key.cluster &&
+          j.job.key.job_id == job.key.job_id &&
+          j.job.key.submit_time_us == job.key.submit_time_us) {
+        return j.job.key;
+      }
+    }
+  }
+  // Otherwise only a registration by processes can lie inside another job; a Slurm job (by
+  // cgroup) is top-level.
   if (job.pids.empty() || !job.cgroup.empty()) return std::nullopt;
   const auto pid = static_cast<pid_t>(job.pids.front());
   const auto cg = agent::cgroup_of_pid(config_.proc_root, pid);

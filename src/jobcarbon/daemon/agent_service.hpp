@@ -88,8 +88,10 @@ class AgentService {
   void deliver();
   void publish();
   std::string reply(const agent::Message& m) const;
-  // Return the registered job that this registration lies within (by cgroup or process
-  // ancestry), making it a sub-record, or nullopt for a top-level job.
+  // Return the registered job that this registration lies within, making it a sub-record, or
+  // nullopt for a top-level job: for a Slurm step, its job's Prolog registration (same cluster,
+  // job id and submit time, step "job"); else, for a registration by processes, the job whose
+  // cgroup holds its first pid or whose pids are its ancestors.
   std::optional<agent::JobKey> parent_of(const agent::JobStart& job) const;
 
   agent::Engine& engine_;
