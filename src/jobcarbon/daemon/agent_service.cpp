@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include <jobcarbon/os/durable_file.hpp>
 #include <jobcarbon/agent/journal.hpp>
+#include <jobcarbon/os/durable_file.hpp>
 
 namespace jobcarbon::daemon {
 
