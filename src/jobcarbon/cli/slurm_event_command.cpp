@@ -74,6 +74,50 @@ std::expected<std::vector<std::int64_t>, std::string> gpu_indices(const std::str
   return out;
 }
 
+// Return the standing of the budget that covers ACCOUNT now — its own, else the nearest parent's —
+// as one sentence: "Account vision has used 812 kg of its 1200 kg CO2 budget for 2026 (68%,
+// running jobs included)." nullopt when the ledger cannot say (the line is then left out).
+std::optional<std::string> budget_line(ledger::Store& store, const std::string& account,
+                                       const std::string& user) {
+  const auto now = std::chrono::system_clock::now();
+  const auto year = ledger::budget_year_now(store, now);
+  const auto chain = store.account_chain(account);
+  if (!year || !chain) return std::nullopt;
+  // A budget of the job's user within the account speaks first: it is the nearer limit.
+  for (const auto& level : *chain) {
+    const auto rows = ledger::budget_status(store, level, *year, now);
+    if (!rows) return std::nullopt;
+    // Budgets are listed account row ("" user) first; the user's own row must be found first.
+    std::vector<const ledger::BudgetStatus*> order;
+    for (const auto& st : *rows) {
+      if (level == account && !user.empty() && st.budget.user == user) order.push_back(&st);
+    }
+    for (const auto& st : *rows) {
+      if (st.budget.user.empty()) order.push_back(&st);
+    }
+    for (const auto* row : order) {
+      const auto& st = *row;
+      const std::string who =
+          !st.budget.user.empty() ? fmt::format("User {} in account {}", user, level)
+          : level == account      ? fmt::format("Account {}", level)
+                                  : fmt::format("Account {} (which covers {})", level, account);
+      const std::string percent =
+          st.percent ? fmt::format("{:.0f}%, ", *st.percent) : std::string();
+      if (st.budget.limit_energy) {
+        return fmt::format(
+            "{} has used {} of its {} energy budget for {} ({}running jobs included).", who,
+            policy::format_energy_limit(
+                Microjoules(st.used.energy.value + st.running.energy.value)),
+            policy::format_energy_limit(*st.budget.limit_energy), *year, percent);
+      }
+      return fmt::format("{} has used {} of its {} CO2 budget for {} ({}running jobs included).",
+                         who, policy::display_kg(KgCo2{st.used.co2.value + st.running.co2.value}),
+                         policy::display_kg(st.budget.limit_kg.value_or(KgCo2{0})), *year, percent);
+    }
+  }
+  return fmt::format("Account {} has no CO2 budget for {}.", account, *year);
+}
+
 // Return the lines a user reads at the end of the job's output: energy, CO2 with equivalents, and
 // the account's budget standing (when the ledger can be read from this node).
 std::string end_of_job_lines(const agent::JobKey& key, const agent::JobReport& r,
@@ -108,11 +152,8 @@ std::string end_of_job_lines(const agent::JobKey& key, const agent::JobReport& r
                    : std::expected<std::unique_ptr<ledger::Store>, std::string>(
                          std::unexpected(url.error()));
   if (store && !account.empty()) {
-    const auto today = std::chrono::year_month_day(
-        std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()));
-    const auto v =
-        ledger::check_budget(**store, account, user, KgCo2{0}, static_cast<int>(today.year()));
-    if (v) text += "jobcarbon: budget: " + v->message + "\n";
+    if (auto line = budget_line(**store, account, user))
+      text += "jobcarbon: budget: " + *line + "\n";
   }
   text += fmt::format("jobcarbon: details: jobcarbon show {}\n", key.job_id);
   return text;
