@@ -1,4 +1,4 @@
-// spank_jobcarbon.so: Slurm's SPANK plugin for jobcarbon (docs/slurm-steps.md). Hooks only: in
+// spank_jobcarbon.so: Slurm's SPANK plugin for jobcarbon (docs/slurm.md, "Steps"). Hooks only: in
 // slurmstepd (the remote context, root) it tells the node agent that a step starts and ends by
 // running `jobcarbon slurm-event step-start|step-end`, and at the end of an srun step prints that
 // command's line (the step's energy and CO2 on this node) on srun's stderr. The agent makes each

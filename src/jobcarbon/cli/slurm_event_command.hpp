@@ -2,7 +2,7 @@
 // docs/slurm.md): the job's identity from Slurm's environment (SLURM_JOB_ID, SLURM_JOB_USER,
 // SLURM_JOB_UID, SLURM_JOB_ACCOUNT, SLURM_JOB_GPUS, SLURM_CLUSTER_NAME, SLURM_JOB_EXIT_CODE) sent
 // to the node agent as job_start / job_end with step "job". `step-start|step-end`: what the SPANK
-// plugin (src/slurm_plugin, docs/slurm-steps.md) runs in slurmstepd for each step: the same
+// plugin (src/slurm_plugin, docs/slurm.md, "Steps") runs in slurmstepd for each step: the same
 // identity with the step's name (the agent makes it a sub-record of the job's registration) and,
 // at the end, one line for the user on stdout (the step's energy and CO2 on this node). It never
 // fails the prolog or the step (a failing prolog drains the node): problems are printed on stderr
