@@ -158,7 +158,7 @@ job_uj = int(sys.argv[2])
 shown = dict(zip(["batch", "0", "1"], map(int, sys.argv[3:])))
 steps = {s["step"]: s["energy_uj"] for s in j["steps"]}
 # A step's cgroup is read a moment after the job's: 1 % is allowed for what ran in between.
-if not 0 < sum(steps.values()) <= job_uj * 1.01:
+if not 0 < sum(steps.values()) <= job_uj:
     sys.exit("steps %s add up to more than the job's %d uJ" % (steps, job_uj))
 for s, uj in steps.items():  # the lines round to four digits
     if abs(uj - shown[s]) > max(1, uj) * 1e-3:
@@ -193,7 +193,7 @@ for n in n1 n2; do
   uj=$(json "$T/show2.json" "[s['energy_uj'] for s in j['steps'] if s['node'] == '$n'][0]")
   line=$(step_uj "$T/srun.err" "$job2" 0 "$n")
   rec=$(json "$T/records.json" "[r['energy_uj'] for r in j if r['job_id'] == '$job2' and r['node'] == '$n'][0]")
-  "$PY" -c "import sys; sys.exit(0 if 0 < $uj <= $rec*1.01 and abs($uj - $line) <= $uj*1e-3 else 1)" ||
+  "$PY" -c "import sys; sys.exit(0 if 0 < $uj <= $rec and abs($uj - $line) <= $uj*1e-3 else 1)" ||
     fail "step 0 on $n: $uj uJ (line: $line uJ), the job's $rec uJ there"
   ok "step $job2.0 on $n: $uj uJ as its line says, at most the job's $rec uJ there"
 done

@@ -198,18 +198,28 @@ void Engine::attribute_pending() {
     job.unallocated += split_.unallocated;
     job.co2_kg += co2_of(split_.jobs[t].total());
   }
-  // Sub-records: the parent's energy of this interval in proportion to CPU time (capped at all
-  // of it: a process tree read a moment after the cgroup may show a little more).
+  // Sub-records: the parent's energy of this interval in proportion to CPU time. Their CPU times
+  // are read a moment after the parent's, so together they may show a little more than it: then
+  // they share by their sum, so that the sub-records of a job never add up to more than the job.
   std::vector<std::ptrdiff_t> top_of(jobs_.size(), -1);
   for (std::size_t t = 0; t < top.size(); ++t) top_of[top[t]] = static_cast<std::ptrdiff_t>(t);
+  std::vector<std::ptrdiff_t> sub_top(jobs_.size(), -1);
+  std::vector<std::int64_t> subs_cpu(top.size(), 0);
   for (std::size_t i = 0; i < jobs_.size(); ++i) {
     if (!jobs_[i].parent) continue;
     const auto p = std::find_if(jobs_.begin(), jobs_.end(),
                                 [&](const JobState& j) { return j.job.key == *jobs_[i].parent; });
-    if (p == jobs_.end() || top_of[static_cast<std::size_t>(p - jobs_.begin())] < 0) continue;
-    const auto t = static_cast<std::size_t>(top_of[static_cast<std::size_t>(p - jobs_.begin())]);
-    const std::int64_t den = cpu_delta[top[t]].count();
-    const std::int64_t num = std::min(cpu_delta[i].count(), den);
+    if (p == jobs_.end()) continue;
+    sub_top[i] = top_of[static_cast<std::size_t>(p - jobs_.begin())];
+    if (sub_top[i] >= 0) subs_cpu[static_cast<std::size_t>(sub_top[i])] += cpu_delta[i].count();
+  }
+  for (std::size_t i = 0; i < jobs_.size(); ++i) {
+    if (sub_top[i] < 0) continue;
+    const auto t = static_cast<std::size_t>(sub_top[i]);
+    // No CPU time of the parent (its cgroup unreadable, no job cgroups): nothing to share.
+    const std::int64_t parent_cpu = cpu_delta[top[t]].count();
+    const std::int64_t den = parent_cpu > 0 ? std::max(parent_cpu, subs_cpu[t]) : 0;
+    const std::int64_t num = cpu_delta[i].count();
     attribution::DomainEnergy share;
     if (den > 0) {
       for (std::size_t d = 0; d < share.by_domain.size(); ++d) {

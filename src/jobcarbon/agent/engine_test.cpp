@@ -427,6 +427,40 @@ TEST_F(Fixture, ASubRecordGetsItsShareOfTheParentAndIsNeverChargedAgain) {
   EXPECT_EQ(e.outbox().steps.size(), 1u);
 }
 
+TEST_F(Fixture, SubRecordsTogetherNeverGetMoreThanTheirParent) {
+  Node node(clock);
+  Engine e(*node.meter, clock, machine, config(), reader(), carbon());
+  e.start(std::nullopt, "boot-1");
+  set_cpu("/job_1", 0s);
+  set_cpu("/job_1/a", 0s);
+  set_cpu("/job_1/b", 0s);
+  auto parent = job("1", {"GPU-a"}, "/job_1");
+  auto a = job("1", {}, "/job_1/a");
+  a.key.step = "0";
+  auto b = job("1", {}, "/job_1/b");
+  b.key.step = "1";
+  ASSERT_TRUE(e.job_start(parent));
+  ASSERT_TRUE(e.job_start(a, parent.key));
+  ASSERT_TRUE(e.job_start(b, parent.key));
+  clock.advance(1s);
+  node.add(400, 0, 40);
+  // The steps' cgroups were read a moment after the job's: together they show 3 s of CPU time
+  // against the job's 2 s. They share the job's energy by their own sum, 1 : 2.
+  set_cpu("/job_1", 2s);
+  set_cpu("/job_1/a", 1s);
+  set_cpu("/job_1/b", 2s);
+  e.boundary();
+  const auto ra = e.job_end(JobEnd{a.key, 0, 1'800'000'000'000'000});
+  const auto rb = e.job_end(JobEnd{b.key, 0, 1'800'000'000'000'000});
+  ASSERT_TRUE(ra);
+  ASSERT_TRUE(rb);
+  const auto whole = e.job_end(JobEnd{parent.key, 0, 1'800'000'000'000'000});
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(ra->charged.gpu, Microjoules(133'333'333));
+  EXPECT_EQ(rb->charged.gpu, Microjoules(266'666'666));  // shares round down
+  EXPECT_LE(ra->charged.total().value + rb->charged.total().value, whole->charged.total().value);
+}
+
 // A Slurm job as the agent sees it: the Prolog's registration (step "job", the whole allocation)
 // and the SPANK plugin's steps as its sub-records.
 struct SlurmJob {
