@@ -8,6 +8,7 @@
 # job is released and the resubmitted training resumes from its checkpoint.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pg_private.sh"
+source "$(dirname "$0")/slurm_lib.sh"
 : "${JOBCARBOND:?JOBCARBOND must name the jobcarbond binary}"
 
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
@@ -23,8 +24,9 @@ if [[ -n $why ]]; then skip_unless_ci "$why"; fi
 CLUSTER="$T/slurm"
 cd "$T"
 pids=()
+agents=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" "${agents[@]}"; do kill "$p" 2>/dev/null || true; done
   bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --stop
   pg_private_stop "$T/pg" || true
   wait 2>/dev/null || true
@@ -40,30 +42,8 @@ LEDGER=$(pg_private_url "$pg_port")
 year=$(date +%Y)
 
 # --- one node, one fake GPU, its agent writing running jobs' usage every second.
+start_node_agents "$LEDGER" fixture 1 "running-update-interval = 1" n1
 N="$T/nodes/n1"
-mkdir -p "$N/nvml"
-cp -a "$FIXTURES/intel-2socket-dram/." "$N/sysfs/"
-echo "1000000 250000" >"$N/nvml/gpu0.state"
-printf 'gpu\nuuid GPU-n1-0000-0000-0000-000000000000\nname NVIDIA H100 80GB HBM3\nstate_file gpu0.state\n' >"$N/nvml/scenario"
-cat >"$N/agent.toml" <<EOT
-intensity = 0.4
-agent-socket = "$N/agent.sock"
-state-dir = "$N/state"
-metrics-address = "none"
-counter-interval = 0.5
-running-update-interval = 1
-powercap-root = "$N/sysfs/class/powercap"
-hwmon-root = "$N/no-hwmon"
-nvml-lib = "$FAKE_NVML"
-cgroup-root = "$N/cgroup"
-node-name = "n1"
-cluster = "jctest"
-ledger = "$LEDGER"
-EOT
-FAKE_NVML_SCENARIO="$N/nvml/scenario" "$JOBCARBOND" --config "$N/agent.toml" 2>"$N/agent.log" &
-pids+=($!)
-for _ in $(seq 50); do [[ -S $N/agent.sock ]] && break; sleep 0.1; done
-[[ -S $N/agent.sock ]] || { cat "$N/agent.log"; fail "the agent did not start"; }
 
 printf 'ledger = "%s"\nintensity = 0.4\n' "$LEDGER" >"$T/jobcarbon.toml"
 "$JOBCARBON" budget set --ledger "$LEDGER" --account vision --year "$year" --limit 2kg --policy stop >/dev/null

@@ -8,6 +8,7 @@
 # submission hook and `jobcarbon jobs/show`.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pg_private.sh"
+source "$(dirname "$0")/slurm_lib.sh"
 : "${JOBCARBOND:?JOBCARBOND must name the jobcarbond binary}"
 
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
@@ -37,42 +38,7 @@ ok "the ledger is a private PostgreSQL server ($L)"
 export PATH="$(dirname "$JOBCARBON"):$PATH"
 
 # --- one agent per emulated node, each on its own fixture sensors; one shared ledger.
-for n in n1 n2; do
-  N="$T/nodes/$n"
-  mkdir -p "$N/nvml"
-  cp -a "$FIXTURES/intel-2socket-dram/." "$N/sysfs/"
-  for g in 0 1; do echo "1000000 250000" >"$N/nvml/gpu$g.state"; done
-  cat >"$N/nvml/scenario" <<EOF
-gpu
-uuid GPU-$n-0000-0000-0000-000000000000
-name NVIDIA H100 80GB HBM3
-state_file gpu0.state
-gpu
-uuid GPU-$n-0000-0000-0000-000000000001
-name NVIDIA H100 80GB HBM3
-state_file gpu1.state
-EOF
-  cat >"$N/agent.toml" <<EOF
-intensity = 0.4
-agent-socket = "$N/agent.sock"
-state-dir = "$N/state"
-metrics-address = "none"
-counter-interval = 0.5
-powercap-root = "$N/sysfs/class/powercap"
-hwmon-root = "$N/no-hwmon"
-nvml-lib = "$FAKE_NVML"
-cgroup-root = "$N/cgroup"
-node-name = "$n"
-cluster = "jctest"
-ledger = "$L"
-EOF
-  FAKE_NVML_SCENARIO="$N/nvml/scenario" "$JOBCARBOND" --config "$N/agent.toml" 2>"$N/agent.log" &
-  agents+=($!)
-done
-for n in n1 n2; do
-  for _ in $(seq 50); do [[ -S $T/nodes/$n/agent.sock ]] && break; sleep 0.1; done
-  [[ -S $T/nodes/$n/agent.sock ]] || { cat "$T/nodes/$n/agent.log"; fail "the agent of $n did not start"; }
-done
+start_node_agents "$L" fixture 2 "" n1 n2
 
 printf 'ledger = "%s"\nintensity = 0.4\n' "$L" >"$T/jobcarbon.toml"
 "$JOBCARBON" budget set --ledger "$L" --account vision --year "$(date +%Y)" --limit 2t >/dev/null

@@ -9,6 +9,8 @@
 # each srun step's line reaches the job's output through srun's stderr. An srun with its own
 # allocation on two nodes prints a line per node on its stderr, and has a step record per node.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/pg_private.sh"
+source "$(dirname "$0")/slurm_lib.sh"
 : "${JOBCARBOND:?JOBCARBOND must name the jobcarbond binary}"
 
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
@@ -23,12 +25,15 @@ fi
 if [[ ! -d /sys/fs/cgroup/freezer && ! -f /sys/fs/cgroup/cgroup.controllers ]]; then
   skip_unless_ci "no cgroup file system for Slurm's job cgroups"
 fi
+why=$(pg_private_missing)
+if [[ -n $why ]]; then skip_unless_ci "$why"; fi
 
 CLUSTER="$T/slurm"
 cd "$T" || exit 1 # jobs without -o write slurm-N.out where sbatch runs
 agents=()
 cleanup() {
   bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --stop
+  pg_private_stop "$T/pg" || true
   for a in "${agents[@]}"; do kill "$a" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$T"
@@ -37,47 +42,15 @@ trap cleanup EXIT
 chmod 755 "$T"
 PATH="$(dirname "$JOBCARBON"):$PATH"
 export PATH
+pg_port=$(free_port)
+pg_private_start "$T/pg" "$pg_port" || fail "the private PostgreSQL server did not start"
+L=$(pg_private_url "$pg_port")
 
 # --- one agent per emulated node on its own fixture sensors, reading the host's cgroups (the
 # jobs' and steps' CPU time); one shared ledger.
-for n in n1 n2; do
-  N="$T/nodes/$n"
-  mkdir -p "$N/nvml"
-  cp -a "$FIXTURES/intel-2socket-dram/." "$N/sysfs/"
-  for g in 0 1; do echo "1000000 250000" >"$N/nvml/gpu$g.state"; done
-  cat >"$N/nvml/scenario" <<EOF
-gpu
-uuid GPU-$n-0000-0000-0000-000000000000
-name NVIDIA H100 80GB HBM3
-state_file gpu0.state
-gpu
-uuid GPU-$n-0000-0000-0000-000000000001
-name NVIDIA H100 80GB HBM3
-state_file gpu1.state
-EOF
-  cat >"$N/agent.toml" <<EOF
-intensity = 0.4
-agent-socket = "$N/agent.sock"
-state-dir = "$N/state"
-metrics-address = "none"
-counter-interval = 0.5
-powercap-root = "$N/sysfs/class/powercap"
-hwmon-root = "$N/no-hwmon"
-nvml-lib = "$FAKE_NVML"
-cgroup-root = "/sys/fs/cgroup"
-node-name = "$n"
-cluster = "jctest"
-ledger = "$T/ledger.db"
-EOF
-  FAKE_NVML_SCENARIO="$N/nvml/scenario" "$JOBCARBOND" --config "$N/agent.toml" 2>"$N/agent.log" &
-  agents+=($!)
-done
-for n in n1 n2; do
-  for _ in $(seq 50); do [[ -S $T/nodes/$n/agent.sock ]] && break; sleep 0.1; done
-  [[ -S $T/nodes/$n/agent.sock ]] || { cat "$T/nodes/$n/agent.log"; fail "the agent of $n did not start"; }
-done
+start_node_agents "$L" /sys/fs/cgroup 2 "" n1 n2
 
-printf 'ledger = "%s"\nintensity = 0.4\n' "$T/ledger.db" >"$T/jobcarbon.toml"
+printf 'ledger = "%s"\nintensity = 0.4\n' "$L" >"$T/jobcarbon.toml"
 bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --nodes 2 --gpus 2 --port "$(free_port)" --no-submit-hook \
   --cgroup --spank "$PLUGIN" --agent-sockets "$T/nodes/%n/agent.sock" \
   --event-args "--config $T/jobcarbon.toml" >"$T/start.log" 2>&1 ||
@@ -100,7 +73,7 @@ chmod 755 "$T/advance.sh"
 wait_records() {
   local deadline=$((SECONDS + 40)) out
   while :; do
-    out=$("$JOBCARBON" jobs --ledger "$T/ledger.db" --format json 2>/dev/null || echo '[]')
+    out=$("$JOBCARBON" jobs --ledger "$L" --format json 2>/dev/null || echo '[]')
     if [[ $("$PY" -c 'import json,sys; print(sum(r["job_id"] == sys.argv[1] for r in json.loads(sys.argv[2])))' "$1" "$out") -ge $2 ]]; then
       printf '%s' "$out" >"$T/records.json"
       return 0
@@ -134,7 +107,7 @@ expect_eq "one record in the ledger: the job's on n1, charged once" \
   "$(json "$T/records.json" "[(r['node'], r['step']) for r in j if r['job_id'] == '$job']")" "[('n1', 'job')]"
 expect_eq "holding its GPU's exact counter delta (uJ)" \
   "$(json "$T/records.json" "[r['domains_uj']['gpu'] for r in j if r['job_id'] == '$job']")" "[12000000]"
-"$JOBCARBON" show "$job" --ledger "$T/ledger.db" --json >"$T/show.json"
+"$JOBCARBON" show "$job" --ledger "$L" --json >"$T/show.json"
 expect_eq "jobcarbon show's total is that delta, not more" "$(json "$T/show.json" "j['totals']['domains_uj']['gpu']")" 12000000
 job_uj=$(json "$T/records.json" "[r['energy_uj'] for r in j if r['job_id'] == '$job'][0]")
 # Each step's share, as the plugin logged it on the node (slurmd's log): by CPU time, read from
@@ -186,7 +159,7 @@ wait_records "$job2" 2
 expect_eq "the job has a record per node, each its node's GPU delta (uJ)" \
   "$(json "$T/records.json" "sorted((r['node'], r['step'], r['domains_uj']['gpu']) for r in j if r['job_id'] == '$job2')")" \
   "[('n1', 'job', 3000000), ('n2', 'job', 4000000)]"
-"$JOBCARBON" show "$job2" --ledger "$T/ledger.db" --json >"$T/show2.json"
+"$JOBCARBON" show "$job2" --ledger "$L" --json >"$T/show2.json"
 expect_eq "and its step 0 on each node, apart" \
   "$(json "$T/show2.json" "sorted((s['node'], s['step']) for s in j['steps'])")" "[('n1', '0'), ('n2', '0')]"
 for n in n1 n2; do
