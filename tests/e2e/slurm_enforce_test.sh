@@ -112,12 +112,7 @@ cancel_at=$(grep -m1 "cancelled job $job" "$T/enforcer.log" | cut -d' ' -f3)
 gap=$(( $(date -d "$cancel_at" +%s) - $(date -d "$signal_at" +%s) ))
 ((gap >= 6 && gap <= 15)) || fail "cancelled $gap s after the signal (grace 6 s)"
 ok "cancelled $gap s after the checkpoint signal (grace 6 s)"
-deadline=$((SECONDS + 30))
-until "$JOBCARBON" jobs --ledger "$LEDGER" --format json >"$T/records.json" 2>/dev/null &&
-  [[ $(json "$T/records.json" "sum(r['job_id'] == '$job' for r in j)") == 1 ]]; do
-  ((SECONDS < deadline)) || { cat "$N/agent.log"; fail "the cancelled job's record is not in the ledger"; }
-  sleep 0.3
-done
+wait_records "$LEDGER" "$job" 1
 expect_eq "the cancelled job's record holds its GPU energy (uJ)" \
   "$(json "$T/records.json" "[r['domains_uj']['gpu'] for r in j if r['job_id'] == '$job'][0]")" 36000000000000
 

@@ -48,35 +48,12 @@ bash "$SRC/scripts/start-slurm.sh" "$CLUSTER" --nodes 2 --gpus 2 --port "$(free_
   { cat "$T/start.log"; fail "the Slurm cluster did not start"; }
 export SLURM_CONF="$CLUSTER/slurm.conf"
 
-# The job advances the fake counter of the GPU Slurm gave it on the node it runs on.
-cat >"$T/advance.sh" <<EOF
-#!/bin/sh
-# advance.sh MILLIJOULES: add to this node's GPU of this job (SLURM_JOB_GPUS / SLURM_STEP_GPUS).
-g=\${SLURM_STEP_GPUS:-\$SLURM_JOB_GPUS}
-f=$T/nodes/\$SLURMD_NODENAME/nvml/gpu\$g.state
-read e p <"\$f"
-echo "\$((e + \$1)) \$p" >"\$f.tmp" && mv "\$f.tmp" "\$f"
-EOF
-chmod 755 "$T/advance.sh"
-
-# wait_records JOB N: wait until the ledger holds N records of JOB; print them as JSON.
-wait_records() {
-  local deadline=$((SECONDS + 40)) out
-  while :; do
-    out=$("$JOBCARBON" jobs --ledger "$L" --format json 2>/dev/null || echo '[]')
-    if [[ $("$PY" -c 'import json,sys; print(sum(r["job_id"] == sys.argv[1] for r in json.loads(sys.argv[2])))' "$1" "$out") -ge $2 ]]; then
-      printf '%s' "$out" >"$T/records.json"
-      return 0
-    fi
-    ((SECONDS < deadline)) || { cat "$CLUSTER"/log/slurmd-n*.log | grep -i jobcarbon >&2; cat "$T"/nodes/*/agent.log >&2; fail "job $1: $2 record(s) not in the ledger within 40 s"; }
-    sleep 0.3
-  done
-}
+write_advance_script
 
 # --- 1. a 1-GPU job on n1: sleep so that the Prolog's registration is read before the advance.
 job=$(sbatch --parsable -A Vision -w n1 --gres=gpu:1 -t 5 -o "$T/job1.out" \
   --wrap "sleep 1.2; $T/advance.sh 123456; sleep 1.2")
-wait_records "$job" 1
+wait_records "$L" "$job" 1
 r="[r for r in j if r['job_id'] == '$job'][0]"
 expect_eq "recorded for its user, account, node and step" \
   "$(json "$T/records.json" "($r['user'], $r['account'], $r['node'], $r['step'], $r['cluster'])")" \
@@ -95,7 +72,7 @@ ok "and the account's budget standing for the year"
 # --- 2. a 2-node job: one record per node, each that node's delta, summing to the job's total.
 job=$(sbatch --parsable -A vision -N 2 --gres=gpu:1 -t 5 -o "$T/job2.out" \
   --wrap "sleep 1.2; srun -N 2 sh -c 'if [ \$SLURMD_NODENAME = n1 ]; then $T/advance.sh 5000; else $T/advance.sh 7000; fi'; sleep 1.2")
-wait_records "$job" 2
+wait_records "$L" "$job" 2
 expect_eq "one record per node, each its own node's GPU delta (uJ)" \
   "$(json "$T/records.json" "sorted((r['node'], r['domains_uj']['gpu']) for r in j if r['job_id'] == '$job')")" \
   "[('n1', 5000000), ('n2', 7000000)]"

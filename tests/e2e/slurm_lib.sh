@@ -48,3 +48,36 @@ EOT
     [[ -S $T/nodes/$n/agent.sock ]] || { cat "$T/nodes/$n/agent.log"; fail "the agent of $n did not start"; }
   done
 }
+
+# write_advance_script: $T/advance.sh MILLIJOULES, run inside a job or step, adds to the fake
+# energy counter of the GPU Slurm gave it (SLURM_STEP_GPUS, else SLURM_JOB_GPUS) on the node it
+# runs on (SLURMD_NODENAME), atomically (tmp + mv) as the fake NVML expects.
+write_advance_script() {
+  cat >"$T/advance.sh" <<EOT
+#!/bin/sh
+g=\${SLURM_STEP_GPUS:-\$SLURM_JOB_GPUS}
+f=$T/nodes/\$SLURMD_NODENAME/nvml/gpu\$g.state
+read e p <"\$f"
+echo "\$((e + \$1)) \$p" >"\$f.tmp" && mv "\$f.tmp" "\$f"
+EOT
+  chmod 755 "$T/advance.sh"
+}
+
+# wait_records LEDGER JOB N: wait (40 s at most) until LEDGER holds N records of JOB; keep them
+# all in $T/records.json. On time-out: the Slurm and agent logs, then fail.
+wait_records() {
+  local deadline=$((SECONDS + 40)) out
+  while :; do
+    out=$("$JOBCARBON" jobs --ledger "$1" --format json 2>/dev/null || echo '[]')
+    if [[ $("$PY" -c 'import json,sys; print(sum(r["job_id"] == sys.argv[1] for r in json.loads(sys.argv[2])))' "$2" "$out") -ge $3 ]]; then
+      printf '%s' "$out" >"$T/records.json"
+      return 0
+    fi
+    if ((SECONDS >= deadline)); then
+      grep -h jobcarbon "$CLUSTER"/log/slurmd-n*.log >&2
+      cat "$T"/nodes/*/agent.log >&2
+      fail "job $2: $3 record(s) not in the ledger within 40 s"
+    fi
+    sleep 0.3
+  done
+}

@@ -59,29 +59,7 @@ export SLURM_CONF="$CLUSTER/slurm.conf"
 expect_contains "plugstack.conf loads the plugin with the agents' sockets" "$CLUSTER/plugstack.conf" \
   "optional $PLUGIN jobcarbon=$JOBCARBON notify=1 socket=$T/nodes/%n/agent.sock config=$T/jobcarbon.toml"
 
-# advance.sh MILLIJOULES: add to the fake counter of this step's GPU on the node it runs on.
-cat >"$T/advance.sh" <<EOF
-#!/bin/sh
-g=\${SLURM_STEP_GPUS:-\$SLURM_JOB_GPUS}
-f=$T/nodes/\$SLURMD_NODENAME/nvml/gpu\$g.state
-read e p <"\$f"
-echo "\$((e + \$1)) \$p" >"\$f.tmp" && mv "\$f.tmp" "\$f"
-EOF
-chmod 755 "$T/advance.sh"
-
-# wait_records JOB N: wait until the ledger holds N records of JOB; keep them in records.json.
-wait_records() {
-  local deadline=$((SECONDS + 40)) out
-  while :; do
-    out=$("$JOBCARBON" jobs --ledger "$L" --format json 2>/dev/null || echo '[]')
-    if [[ $("$PY" -c 'import json,sys; print(sum(r["job_id"] == sys.argv[1] for r in json.loads(sys.argv[2])))' "$1" "$out") -ge $2 ]]; then
-      printf '%s' "$out" >"$T/records.json"
-      return 0
-    fi
-    ((SECONDS < deadline)) || { grep -h jobcarbon "$CLUSTER"/log/slurmd-n*.log >&2; cat "$T"/nodes/*/agent.log >&2; fail "job $1: $2 record(s) not in the ledger within 40 s"; }
-    sleep 0.3
-  done
-}
+write_advance_script
 
 # step_uj FILE JOB STEP NODE: the energy (µJ, from the line's Wh) of that step's line in FILE.
 step_uj() {
@@ -100,9 +78,9 @@ EOF
 # --- 1. a batch job with two srun steps on n1.
 job=$(sbatch --parsable -A vision -w n1 -n1 --gres=gpu:1 -t 5 -o "$T/steps.out" \
   --wrap "sleep 0.6; srun -n1 $T/advance.sh 5000; sleep 0.6; srun -n1 sh -c '$T/advance.sh 7000; exit 3'; sleep 0.6")
-wait_records "$job" 1
+wait_records "$L" "$job" 1
 sleep 1 # a second record, if any were written, would be there by now
-wait_records "$job" 1
+wait_records "$L" "$job" 1
 expect_eq "one record in the ledger: the job's on n1, charged once" \
   "$(json "$T/records.json" "[(r['node'], r['step']) for r in j if r['job_id'] == '$job']")" "[('n1', 'job')]"
 expect_eq "holding its GPU's exact counter delta (uJ)" \
@@ -155,7 +133,7 @@ expect_contains "srun's stderr has the step's line for n1" "$T/srun.err" " on n1
 expect_contains "and for n2" "$T/srun.err" " on n2: "
 job2=$(sed -n 's/^jobcarbon: step \([0-9]*\)\.0 on n1: .*/\1/p' "$T/srun.err")
 [[ -n $job2 ]] || fail "no job id in srun's line: $(cat "$T/srun.err")"
-wait_records "$job2" 2
+wait_records "$L" "$job2" 2
 expect_eq "the job has a record per node, each its node's GPU delta (uJ)" \
   "$(json "$T/records.json" "sorted((r['node'], r['step'], r['domains_uj']['gpu']) for r in j if r['job_id'] == '$job2')")" \
   "[('n1', 'job', 3000000), ('n2', 'job', 4000000)]"
