@@ -83,7 +83,14 @@ Settings parse_settings(int ac, char** av) {
       s.notify = value != "0" && value != "no" && value != "false";
     } else if (name == "timeout") {
       const int t = std::atoi(value.c_str());
-      if (t > 0) s.timeout_s = t;
+      if (t > 0) {
+        s.timeout_s = t;
+      } else {
+        slurm_error(
+            "jobcarbon: plugin argument '%s': not a whole number of seconds above 0; "
+            "timeout stays %d s",
+            av[i], s.timeout_s);
+      }
     } else {
       slurm_info("jobcarbon: unknown plugin argument '%s' ignored", av[i]);
     }
