@@ -105,12 +105,23 @@ def main():
 
         train = [args.python, os.path.join(here, "train_resnet50.py"), "--seconds", str(args.seconds)]
         train += ["--tiny"] if args.tiny else ["--device", f"cuda:{args.gpu}"]
+        # Registered by pids, a job is its root process's DESCENDANTS (the root is `jobcarbon run`
+        # or slurmstepd, whose own CPU time is not the job's): so a shell is the root here and the
+        # trainer its child; the shell waits and passes the exit status on.
+        train = ["/bin/sh", "-c", '"$@"; status=$?; exit $status', "trainer"] + train
         trainer = subprocess.Popen(train, stdout=subprocess.DEVNULL)
         submit = int(time.time() * 1e6)
-        key = {"cluster": "validate", "job_id": "1", "submit_time_us": submit, "step": "batch"}
+        # As Slurm registers it: the job's allocation (step "job", with the GPU), and inside it a
+        # step (the SPANK plugin's registration), which the agent makes a sub-record: a share of
+        # the job's energy, never charged again.
+        key = {"cluster": "validate", "job_id": "1", "submit_time_us": submit, "step": "job"}
+        step_key = dict(key, step="0")
         e0 = reader.energy_mj(h)
         reply = send(sock, {"v": 1, "type": "job_start", **key, "user": "root", "uid": 0,
                             "gpus": [uuid], "pids": [trainer.pid]})
+        assert reply["type"] == "ok", reply
+        reply = send(sock, {"v": 1, "type": "job_start", **step_key, "user": "root", "uid": 0,
+                            "pids": [trainer.pid]})
         assert reply["type"] == "ok", reply
         c2, t2 = cpu_seconds(agent.pid), time.monotonic()
         latencies = []
@@ -120,6 +131,10 @@ def main():
             latencies.append((time.monotonic() - start) * 1000)
             time.sleep(2)
         c3, t3 = cpu_seconds(agent.pid), time.monotonic()
+        step_report = send(sock, {"v": 1, "type": "job_end", **step_key,
+                                  "exit_code": trainer.returncode,
+                                  "end_time_us": int(time.time() * 1e6)})
+        assert step_report["type"] == "job_report", step_report
         report = send(sock, {"v": 1, "type": "job_end", **key, "exit_code": trainer.returncode,
                              "end_time_us": int(time.time() * 1e6)})
         e1 = reader.energy_mj(h)
@@ -138,6 +153,12 @@ def main():
         result["difference_j"] = (agent_gpu_uj - nvml_uj) / 1e6
         result["difference_percent"] = (100 * (agent_gpu_uj - nvml_uj) / nvml_uj) if nvml_uj else None
         result["job_report"] = report
+        result["step_report"] = step_report
+        result["step_gpu_energy_j"] = step_report["domains_uj"]["gpu"] / 1e6
+        result["job_cpu_time_s"] = report["cpu_time_us"] / 1e6
+        result["step_cpu_time_s"] = step_report["cpu_time_us"] / 1e6
+        result["step_share_of_job_percent"] = (
+            100 * step_report["domains_uj"]["gpu"] / agent_gpu_uj if agent_gpu_uj else None)
     finally:
         agent.send_signal(signal.SIGTERM)
         try:
@@ -147,13 +168,20 @@ def main():
         log.close()
     with open(os.path.join(args.out, "agent-validation.json"), "w") as f:
         json.dump(result, f, indent=2)
-    print(json.dumps({k: v for k, v in result.items() if k != "job_report"}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("job_report", "step_report")},
+                     indent=2))
     if args.tiny:
         ok = result["agent_gpu_energy_j"] > 0
     else:
         # The agent reads the counter at the job_start and job_end boundaries; the reader reads it
         # just before and just after: they may differ by the idle energy of a few milliseconds.
         ok = abs(result["difference_j"]) <= max(1.0, 0.001 * result["nvml_delta_j"])
+    # The step is the same process as the job, registered a moment later and ended a moment
+    # earlier: it gets nearly all of the job's GPU energy, and never more (a share, not a charge).
+    step_ok = 0 <= result["step_gpu_energy_j"] <= result["agent_gpu_energy_j"] and (
+        args.tiny or result["step_gpu_energy_j"] >= 0.9 * result["agent_gpu_energy_j"])
+    print("step:", "a share of the job, never more" if step_ok else "WRONG SHARE")
+    ok = ok and step_ok
     print("verdict:", "agree" if ok else "DISAGREE")
     return 0 if ok else 1
 
