@@ -93,7 +93,9 @@ void JobUsageReader::retain(const std::vector<agent::JobState>& jobs) {
   });
   for (auto it = trees_.begin(); it != trees_.end();) {
     const bool live = std::any_of(jobs.begin(), jobs.end(), [&](const agent::JobState& j) {
-      return it->first.starts_with(key_text(j.job.key));
+      // The job's own tree (its key) and its extra pids' trees (key, separator, index).
+      const std::string k = key_text(j.job.key);
+      return it->first == k || it->first.starts_with(k + "\x1f");
     });
     it = live ? std::next(it) : trees_.erase(it);
   }
