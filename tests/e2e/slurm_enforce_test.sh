@@ -117,9 +117,10 @@ expect_eq "the cancelled job's record holds its GPU energy (uJ)" \
   "$(json "$T/records.json" "[r['domains_uj']['gpu'] for r in j if r['job_id'] == '$job'][0]")" 36000000000000
 
 # The limit is raised: the held job is released and runs; the training, resubmitted, resumes.
-# (Far: the ledger has now learned this fake GPU's absurd power — 10 kWh in seconds — and
-# estimates the resubmitted job from it: about 230 kg.)
-"$JOBCARBON" budget set --ledger "$LEDGER" --account vision --year "$year" --limit 1000t --policy stop >/dev/null
+# (Whether or not the ledger learned power from the cancelled job — 10 kWh in seconds on one
+# fake GPU, when it ran 10 s or more — a power no GPU can draw is not used for the estimate:
+# the resubmission is estimated from the GPU table. A clean CI run once refused it at 228 kg.)
+"$JOBCARBON" budget set --ledger "$LEDGER" --account vision --year "$year" --limit 100kg --policy stop >/dev/null
 wait_for 30 "the held job released and run" grep -qs 'second job ran' "$T/second.out"
 expect_contains "the enforcer released it" "$T/enforcer.log" "released job $pending"
 sed -i 's/^exec sleep 600$/true/' "$T/train.sh"

@@ -17,24 +17,39 @@ ChosenPower choose_device_power(const ledger::TypicalPower& for_model,
   };
   ChosenPower out;
   const carbon::GpuPower row = table.lookup(gpu_model);
-  if (!gpu_model.empty() && for_model.gpu_watts) {
+  // Learned values no device can draw are set aside, and said.
+  std::string ignored;
+  auto plausible = [&](const std::optional<double>& w, double max, const char* per) {
+    if (w && *w > max) {
+      ignored += fmt::format(
+          "; learned {:.0f} W per {} ignored (above the plausible {:.0f} W: a "
+          "faulty sensor?)",
+          *w, per, max);
+      return false;
+    }
+    return w.has_value();
+  };
+  if (!gpu_model.empty() && plausible(for_model.gpu_watts, kMaxPlausibleGpuWatts, "GPU")) {
     out.gpu = learned(*for_model.gpu_watts, for_model.gpu_jobs, " on " + gpu_model);
   } else if (!gpu_model.empty() && !row.is_default) {
     out.gpu = {row.watts, fmt::format("{:.0f} W from the table ({}); nothing learned yet for {}",
                                       row.watts, row.source, gpu_model)};
-  } else if (all.gpu_watts) {
+  } else if (plausible(all.gpu_watts, kMaxPlausibleGpuWatts, "GPU")) {
     out.gpu = learned(*all.gpu_watts, all.gpu_jobs, ", all GPU models");
   } else {
     out.gpu = {row.watts, fmt::format("{:.0f} W from the table default ({}); nothing learned yet",
                                       row.watts, row.source)};
   }
-  if (all.cpu_watts) {
+  out.gpu.basis += ignored;
+  ignored.clear();
+  if (plausible(all.cpu_watts, kMaxPlausibleCpuWatts, "CPU")) {
     out.cpu = learned(*all.cpu_watts, all.cpu_jobs, "");
   } else {
     out.cpu = {default_cpu_watts,
                fmt::format("{:.1f} W per CPU from the table default ({}); nothing learned yet",
                            default_cpu_watts, default_cpu_source)};
   }
+  out.cpu.basis += ignored;
   return out;
 }
 

@@ -19,6 +19,11 @@ namespace jobcarbon::cli {
 // for that model (FOR_MODEL), the table's row for that model (when the model is given and
 // matches a row), learned over all models (ALL), the table's default. CPUs: learned, else
 // DEFAULT_CPU_WATTS (the "*" row of the CPU table). Each with the sentence saying which.
+// A learned value no device can draw (above kMaxPlausibleGpuWatts per GPU, kMaxPlausibleCpuWatts
+// per CPU: a faulty sensor, a fake one in a test) is not used — the next source is, and its
+// sentence says what was ignored — so one broken record cannot refuse every later submission.
+inline constexpr double kMaxPlausibleGpuWatts = 2000;  // the largest GPUs draw about 1.2 kW
+inline constexpr double kMaxPlausibleCpuWatts = 100;   // per CPU (core); the table's are ~10 W
 struct ChosenPower {
   policy::DevicePower gpu;
   policy::DevicePower cpu;

@@ -45,6 +45,31 @@ TEST(ChooseDevicePower, LearnedForTheModelThenTableThenLearnedForAllThenDefault)
   EXPECT_NE(p.cpu.basis.find("cpu table"), std::string::npos);
 }
 
+TEST(ChooseDevicePower, LearnedPowerNoDeviceCanDrawIsSetAsideAndSaid) {
+  const auto table = *carbon::GpuPowerTable::load_embedded();
+  ledger::TypicalPower broken;  // a fake GPU's 10 kWh in seconds, a faulty sensor
+  broken.gpu_watts = 2.4e6;
+  broken.gpu_jobs = 1;
+  broken.cpu_watts = 5000;
+  broken.cpu_jobs = 1;
+  const std::string model = "NVIDIA H100 80GB HBM3";
+  auto p = choose_device_power(broken, broken, table, model, 12, "cpu table");
+  EXPECT_EQ(p.gpu.watts, 700);  // the table's row for the model
+  EXPECT_NE(p.gpu.basis.find("learned 2400000 W per GPU ignored (above the plausible 2000 W"),
+            std::string::npos)
+      << p.gpu.basis;
+  EXPECT_EQ(p.cpu.watts, 12);
+  EXPECT_NE(p.cpu.basis.find("learned 5000 W per CPU ignored"), std::string::npos) << p.cpu.basis;
+  p = choose_device_power(broken, broken, table, "", 12, "cpu table");
+  EXPECT_EQ(p.gpu.watts, 300);  // the table default, and the learned value named once
+  EXPECT_EQ(p.gpu.basis.find("ignored"), p.gpu.basis.rfind("ignored")) << p.gpu.basis;
+  // At the limit a value is still believed.
+  ledger::TypicalPower big;
+  big.gpu_watts = kMaxPlausibleGpuWatts;
+  big.gpu_jobs = 3;
+  EXPECT_EQ(choose_device_power(big, big, table, model, 12, "t").gpu.watts, 2000);
+}
+
 TEST(EstimateSubmission, RecordedJobsChangeTheEstimate) {
   jobcarbon::testing::TempDir dir;
   auto store = std::move(*ledger::open_sqlite_store(dir / "l.db", ledger::OpenMode::kReadWrite));
