@@ -11,15 +11,10 @@ source "$(dirname "$0")/pg_private.sh"
 source "$(dirname "$0")/slurm_lib.sh"
 : "${JOBCARBOND:?JOBCARBOND must name the jobcarbond binary}"
 
-if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-  skip_unless_ci "Slurm or munge is not installed (scripts/install-deps.sh --test installs them)"
-fi
-if [[ $(id -u) != 0 ]]; then skip_unless_ci "starting Slurm and munge needs root"; fi
+require_slurm_and_postgres
 if ! "$PY" -c 'import torch' 2>/dev/null; then
   skip_unless_ci "python3-torch is not installed (scripts/install-deps.sh installs it)"
 fi
-why=$(pg_private_missing)
-if [[ -n $why ]]; then skip_unless_ci "$why"; fi
 
 CLUSTER="$T/slurm"
 cd "$T"

@@ -81,3 +81,16 @@ wait_records() {
     sleep 0.3
   done
 }
+
+# require_slurm_and_postgres: what every Slurm test needs before it starts anything — Slurm and
+# munge installed, root (to start them), a private PostgreSQL server possible (pg_private.sh,
+# sourced before this file). Skips outside CI, fails under CI=true (skip_unless_ci).
+require_slurm_and_postgres() {
+  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    skip_unless_ci "Slurm or munge is not installed (scripts/install-deps.sh --test installs them)"
+  fi
+  if [[ $(id -u) != 0 ]]; then skip_unless_ci "starting Slurm and munge needs root"; fi
+  local why
+  why=$(pg_private_missing)
+  if [[ -n $why ]]; then skip_unless_ci "$why"; fi
+}

@@ -13,10 +13,7 @@ source "$(dirname "$0")/pg_private.sh"
 source "$(dirname "$0")/slurm_lib.sh"
 : "${JOBCARBOND:?JOBCARBOND must name the jobcarbond binary}"
 
-if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-  skip_unless_ci "Slurm or munge is not installed (scripts/install-deps.sh --test installs them)"
-fi
-if [[ $(id -u) != 0 ]]; then skip_unless_ci "starting Slurm and munge needs root"; fi
+require_slurm_and_postgres
 PLUGIN="$BUILD/src/slurm_plugin/spank_jobcarbon.so"
 if [[ ! -f $PLUGIN ]]; then
   [[ -f /usr/include/slurm/spank.h ]] && fail "$PLUGIN is not built (make spank_jobcarbon)"
@@ -25,8 +22,6 @@ fi
 if [[ ! -d /sys/fs/cgroup/freezer && ! -f /sys/fs/cgroup/cgroup.controllers ]]; then
   skip_unless_ci "no cgroup file system for Slurm's job cgroups"
 fi
-why=$(pg_private_missing)
-if [[ -n $why ]]; then skip_unless_ci "$why"; fi
 
 CLUSTER="$T/slurm"
 cd "$T" || exit 1 # jobs without -o write slurm-N.out where sbatch runs

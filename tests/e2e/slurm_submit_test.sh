@@ -8,13 +8,9 @@
 # private PostgreSQL server of this test (pg_private.sh), so that it can be stopped.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pg_private.sh"
+source "$(dirname "$0")/slurm_lib.sh"
 
-if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-  skip_unless_ci "Slurm or munge is not installed (scripts/install-deps.sh --test installs them)"
-fi
-if [[ $(id -u) != 0 ]]; then skip_unless_ci "starting Slurm and munge needs root"; fi
-why=$(pg_private_missing)
-if [[ -n $why ]]; then skip_unless_ci "$why"; fi
+require_slurm_and_postgres
 
 CLUSTER="$T/slurm"
 PG="$T/pg"
