@@ -12,9 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +26,7 @@ extern "C" {
 #include <slurm/spank.h>
 }
 
-#include <slurm_plugin/bounded_run.hpp>
+#include <jobcarbon/os/command.hpp>
 
 #define JOBCARBON_SPANK_EXPORT __attribute__((visibility("default")))
 
@@ -41,8 +43,6 @@ const unsigned int spank_plugin_version = 1;
 }
 
 namespace {
-
-using jobcarbon::slurm_plugin::run_bounded;
 
 // The plugin's arguments from plugstack.conf.
 struct Settings {
@@ -156,10 +156,11 @@ std::vector<std::string> event_environment(spank_t sp) {
   return env;
 }
 
-// Run `jobcarbon slurm-event EVENT --step STEP ARGS...` and log what it printed on stderr (only
-// what went wrong: the agent did not take the event).
-jobcarbon::slurm_plugin::RunResult run_event(spank_t sp, const char* event, const std::string& step,
-                                             std::vector<std::string> args) {
+// Run `jobcarbon slurm-event EVENT --step STEP ARGS...` (bounded in time: slurmstepd waits) and
+// log what it printed on stderr (only what went wrong: the agent did not take the event). Return
+// what it printed on stdout, or nullopt when it did not finish or complained.
+std::optional<std::string> run_event(spank_t sp, const char* event, const std::string& step,
+                                     std::vector<std::string> args) {
   std::vector<std::string> argv = {g_settings.jobcarbon, "slurm-event", event, "--step", step};
   if (!g_settings.socket.empty()) {
     std::string socket = g_settings.socket;
@@ -172,20 +173,22 @@ jobcarbon::slurm_plugin::RunResult run_event(spank_t sp, const char* event, cons
   }
   if (!g_settings.config.empty()) argv.insert(argv.end(), {"--config", g_settings.config});
   argv.insert(argv.end(), args.begin(), args.end());
-  const auto r = run_bounded(argv, event_environment(sp),
-                             std::chrono::milliseconds(g_settings.timeout_s * 1000));
-  if (!r.problem.empty()) {
-    slurm_info("jobcarbon: %s %s step %s: %s", g_settings.jobcarbon.c_str(), event, step.c_str(),
-               r.problem.c_str());
+  const auto env = event_environment(sp);
+  const auto r = jobcarbon::os::run_command(
+      argv, std::chrono::milliseconds(g_settings.timeout_s * 1000), 64 << 10, &env);
+  if (!r) {
+    slurm_info("jobcarbon: %s step %s: %s", event, step.c_str(), r.error().c_str());
+    return std::nullopt;
   }
   std::size_t start = 0;
-  while (start < r.err.size()) {
-    auto nl = r.err.find('\n', start);
-    if (nl == std::string::npos) nl = r.err.size();
-    slurm_info("%s", r.err.substr(start, nl - start).c_str());
+  while (start < r->err.size()) {
+    auto nl = r->err.find('\n', start);
+    if (nl == std::string::npos) nl = r->err.size();
+    slurm_info("%s", r->err.substr(start, nl - start).c_str());
     start = nl + 1;
   }
-  return r;
+  if (!r->err.empty()) return std::nullopt;
+  return r->out;
 }
 
 // End the step (once); print its line on srun's stderr when asked.
@@ -194,7 +197,8 @@ void end_step(spank_t sp, bool print) {
   g_step.ended = true;
   const std::string step = step_name(sp);
   const std::string out =
-      run_event(sp, "step-end", step, {"--exit-code", std::to_string(g_step.exit_code)}).out;
+      run_event(sp, "step-end", step, {"--exit-code", std::to_string(g_step.exit_code)})
+          .value_or("");
   std::size_t start = 0;
   while (start < out.size()) {
     auto nl = out.find('\n', start);
@@ -239,7 +243,7 @@ JOBCARBON_SPANK_EXPORT int slurm_spank_task_post_fork(spank_t sp, int, char**) {
                   {"--pid", std::to_string(::getpid()), "--task-pid", std::to_string(task_pid)});
     // A step the agent did not take (no agent, the job not registered) is not ended either: that
     // would only wait for the same failure again.
-    g_step.started = r.finished && r.err.empty();
+    g_step.started = r.has_value();
   } catch (const std::exception& e) {
     slurm_info("jobcarbon: %s", e.what());
   }

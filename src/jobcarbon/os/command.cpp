@@ -47,7 +47,8 @@ int shell_code(int status) {
 
 std::expected<CommandResult, std::string> run_command(const std::vector<std::string>& argv,
                                                       std::chrono::milliseconds timeout,
-                                                      std::size_t max_output) {
+                                                      std::size_t max_output,
+                                                      const std::vector<std::string>* env) {
   if (argv.empty()) return std::unexpected("no command to run");
   int out_pipe[2];
   int err_pipe[2];
@@ -65,6 +66,8 @@ std::expected<CommandResult, std::string> run_command(const std::vector<std::str
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_w.fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_w.fd, 2);
+  // Descriptors the caller left without O_CLOEXEC (slurmstepd's) are not the command's business.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -77,9 +80,14 @@ std::expected<CommandResult, std::string> run_command(const std::vector<std::str
   std::vector<char*> ptrs;
   for (const auto& a : argv) ptrs.push_back(const_cast<char*>(a.c_str()));
   ptrs.push_back(nullptr);
+  std::vector<char*> env_ptrs;
+  if (env != nullptr) {
+    for (const auto& e : *env) env_ptrs.push_back(const_cast<char*>(e.c_str()));
+    env_ptrs.push_back(nullptr);
+  }
   pid_t pid = -1;
-  const int spawn_err =
-      ::posix_spawnp(&pid, argv[0].c_str(), &actions, &attr, ptrs.data(), environ);
+  const int spawn_err = ::posix_spawnp(&pid, argv[0].c_str(), &actions, &attr, ptrs.data(),
+                                       env != nullptr ? env_ptrs.data() : environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (spawn_err != 0) {

@@ -21,10 +21,12 @@ struct CommandResult {
 // its stdout and stderr, and wait for it at most TIMEOUT: then kill it (SIGKILL) and return an
 // error "ARGV0: no answer within T s". Error also when it cannot be started ("ARGV0: cannot run:
 // No such file or directory"). A non-zero exit is not an error: the caller reads exit_code.
-// The calling thread's signal mask is not inherited: the command starts with none blocked.
-std::expected<CommandResult, std::string> run_command(const std::vector<std::string>& argv,
-                                                      std::chrono::milliseconds timeout,
-                                                      std::size_t max_output = std::size_t{1}
-                                                                               << 20);
+// The command inherits no descriptor beyond 0-2 and no blocked signal, and gets this process's
+// environment, or exactly ENV ("NAME=value") when given: Slurm's plugin runs jobcarbon as root
+// from inside a job and must not hand it the job's environment.
+// Also compiled into spank_jobcarbon.so (src/slurm_plugin): it uses nothing but fmt.
+std::expected<CommandResult, std::string> run_command(
+    const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+    std::size_t max_output = std::size_t{1} << 20, const std::vector<std::string>* env = nullptr);
 
 }  // namespace jobcarbon::os

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
 
 namespace jobcarbon::os {
 namespace {
@@ -42,6 +46,31 @@ TEST(RunCommand, AMissingProgramIsNamed) {
   auto r = run_command({"/nonexistent/squeue", "-h"}, 1s);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), "/nonexistent/squeue: cannot run: No such file or directory");
+}
+
+TEST(RunCommand, AGivenEnvironmentIsAllTheCommandGets) {
+  ::setenv("JOBCARBON_COMMAND_TEST_SECRET", "from the caller", 1);
+  const std::vector<std::string> env = {"ONLY=this"};
+  auto r = run_command({"/usr/bin/env"}, 5s, 1 << 20, &env);
+  auto inherited = run_command({"/usr/bin/env"}, 5s);
+  ::unsetenv("JOBCARBON_COMMAND_TEST_SECRET");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->out, "ONLY=this\n");
+  ASSERT_TRUE(inherited) << inherited.error();
+  EXPECT_NE(inherited->out.find("JOBCARBON_COMMAND_TEST_SECRET=from the caller"),
+            std::string::npos);
+}
+
+TEST(RunCommand, InheritsNoDescriptorBeyondTheStandardOnes) {
+  const int fd = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC
+  ASSERT_GE(fd, 3);
+  auto r =
+      run_command({"/bin/sh", "-c", "test -e /proc/self/fd/$0 && echo inherited || echo closed",
+                   std::to_string(fd)},
+                  5s);
+  ::close(fd);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->out, "closed\n");
 }
 
 TEST(RunCommand, OutputBeyondTheLimitIsDiscardedNotBuffered) {
