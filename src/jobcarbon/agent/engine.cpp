@@ -97,17 +97,11 @@ std::vector<std::string> Engine::start(const std::optional<JournalState>& journa
   if (journal->idle_open) outbox_.idle.push_back(*journal->idle_open);
   const auto at = ledger::from_us(journal->wall_us);
   for (JobState job : journal->jobs) {
-    auto r = finish(
-        job, at, -1,
-        {fmt::format("the node restarted (boot id {} -> {}); the job's energy after the agent's "
-                     "last journal entry is not measured",
-                     journal->boot_id, boot_id)});
-    // A sub-record's energy is inside its parent's record: a step, never a second charge.
-    if (job.parent) {
-      add_step(std::move(r));
-    } else {
-      outbox_.jobs.push_back(std::move(r));
-    }
+    file(finish(job, at, -1,
+                {fmt::format("the node restarted (boot id {} -> {}); the job's energy after the "
+                             "agent's last journal entry is not measured",
+                             journal->boot_id, boot_id)}),
+         job.parent.has_value());
   }
   notes.push_back(fmt::format(
       "the node restarted since the journal was written: {} job(s) of the last boot ended with "
@@ -270,24 +264,31 @@ void Engine::end_gone_jobs() {
     if (it == jobs_.end()) continue;  // a sub-record that ended with its gone parent
     recently_gone_.push_back(report_of(*it));
     if (recently_gone_.size() > 64) recently_gone_.pop_front();
-    auto r = finish(*it, now, -1, note);
-    const bool top = !it->parent;
-    jobs_.erase(it);
-    if (top) {
-      outbox_.jobs.push_back(std::move(r));
-      end_subrecords(key, now);
-    } else {
-      add_step(std::move(r));
-    }
+    end_one(it, now, -1, note);
   }
 }
 
-void Engine::add_step(ledger::JobRecord step) {
-  // A sub-record the ledger would refuse as a step (registered as step "job": a Prolog's
-  // registration inside another job) could never be delivered; its energy is in its parent's
-  // record all the same.
-  if (ledger::invalid_step(step)) return;
-  outbox_.steps.push_back(std::move(step));
+void Engine::end_one(std::vector<JobState>::iterator it, ledger::Timestamp end, int exit_code,
+                     const std::vector<std::string>& notes) {
+  auto r = finish(*it, end, exit_code, notes);
+  const JobKey key = it->job.key;
+  const bool sub_record = it->parent.has_value();
+  jobs_.erase(it);
+  file(std::move(r), sub_record);
+  if (!sub_record) end_subrecords(key, end);
+}
+
+void Engine::file(ledger::JobRecord record, bool sub_record) {
+  if (!sub_record) {
+    outbox_.jobs.push_back(std::move(record));
+    return;
+  }
+  // A sub-record's energy is inside its parent's record: a step record, never a second charge.
+  // One the ledger would refuse as a step (registered as step "job": a Prolog's registration
+  // inside another job) could never be delivered; its energy is in its parent's record all the
+  // same.
+  if (ledger::invalid_step(record)) return;
+  outbox_.steps.push_back(std::move(record));
 }
 
 void Engine::end_subrecords(const JobKey& parent, ledger::Timestamp end) {
@@ -296,10 +297,11 @@ void Engine::end_subrecords(const JobKey& parent, ledger::Timestamp end) {
       ++it;
       continue;
     }
-    add_step(finish(*it, end, -1,
-                    {fmt::format("ended with its job ({} step {}), which ended first; its exit "
-                                 "code is unknown",
-                                 parent.job_id, parent.step)}));
+    file(finish(*it, end, -1,
+                {fmt::format("ended with its job ({} step {}), which ended first; its exit "
+                             "code is unknown",
+                             parent.job_id, parent.step)}),
+         true);
     it = jobs_.erase(it);
   }
 }
@@ -377,16 +379,7 @@ std::expected<JobReport, Error> Engine::job_end(const JobEnd& end) {
   JobReport rep = report_of(*it);
   const auto at = end.end_time_us > 0 ? std::max(ledger::from_us(end.end_time_us), it->start)
                                       : to_timestamp(clock_.wall());
-  auto r = finish(*it, at, static_cast<int>(end.exit_code), {});
-  const JobKey key = it->job.key;
-  const bool top = !it->parent;
-  jobs_.erase(it);
-  if (top) {
-    outbox_.jobs.push_back(std::move(r));
-    end_subrecords(key, at);
-  } else {
-    add_step(std::move(r));
-  }
+  end_one(it, at, static_cast<int>(end.exit_code), {});
   return rep;
 }
 

@@ -171,7 +171,11 @@ class Engine {
   void end_gone_jobs();
   ledger::JobRecord finish(JobState& job, ledger::Timestamp end, int exit_code,
                            const std::vector<std::string>& notes);
-  void add_step(ledger::JobRecord step);
+  // End the job at IT (erased) with its record filed; a top-level job's sub-records end with it.
+  void end_one(std::vector<JobState>::iterator it, ledger::Timestamp end, int exit_code,
+               const std::vector<std::string>& notes);
+  // Put a finished record in the outbox: a job's in jobs, a sub-record's in steps.
+  void file(ledger::JobRecord record, bool sub_record);
   void end_subrecords(const JobKey& parent, ledger::Timestamp end);
   void close_idle();
   JobReport report_of(const JobState& job) const;

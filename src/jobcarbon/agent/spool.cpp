@@ -112,20 +112,18 @@ std::expected<Spooled, std::string> parse_spooled(std::string_view name, const s
     return std::unexpected(fmt::format("kind: expected \"{}\" (from the file name)", want));
   }
   Spooled out;
-  if (want == "job") {
+  if (want == "job" || want == "step") {
+    // A job and a step are the same kind of record, kept in different tables.
+    const bool step = want == "step";
     auto r = ledger::job_record_from_json(*record);
     if (!r) return std::unexpected("record." + r.error());
-    if (auto bad = ledger::invalid_field(*r)) return std::unexpected("record: " + *bad);
-    if (file_name(*r) != name) return std::unexpected("the record's key does not match the name");
-    out.job = std::move(*r);
-  } else if (want == "step") {
-    auto r = ledger::job_record_from_json(*record);
-    if (!r) return std::unexpected("record." + r.error());
-    if (auto bad = ledger::invalid_step(*r)) return std::unexpected("record: " + *bad);
-    if (file_name(*r, kStepPrefix) != name) {
+    if (auto bad = step ? ledger::invalid_step(*r) : ledger::invalid_field(*r)) {
+      return std::unexpected("record: " + *bad);
+    }
+    if (file_name(*r, step ? kStepPrefix : kJobPrefix) != name) {
       return std::unexpected("the record's key does not match the name");
     }
-    out.step = std::move(*r);
+    (step ? out.step : out.job) = std::move(*r);
   } else {
     auto r = ledger::node_idle_from_json(*record);
     if (!r) return std::unexpected("record." + r.error());

@@ -74,6 +74,42 @@ std::expected<std::vector<std::int64_t>, std::string> gpu_indices(const std::str
   return out;
 }
 
+// Now, µs since the Unix epoch, for job_end's end_time_us (never before the key's submit time).
+std::int64_t end_time_us(const agent::JobKey& key) {
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return std::max(now, key.submit_time_us);
+}
+
+std::string socket_of(const EventFlags& f, const Settings& config) {
+  return f.socket.value_or(config.agent_socket.value_or(std::string(agent::kDefaultAgentSocket)));
+}
+
+// Return the registration of KEY from Slurm's environment: the job's user, uid, account and the
+// GPUs in GPU_LIST (SLURM_JOB_GPUS for a job, SLURM_STEP_GPUS for a step). Throws for a bad list.
+agent::JobStart start_from_environment(const agent::JobKey& key, const std::string& gpu_list) {
+  agent::JobStart s;
+  s.key = key;
+  s.user = env_or("SLURM_JOB_USER", "unknown");
+  s.uid = env_int("SLURM_JOB_UID").value_or(0);
+  s.account = env_or("SLURM_JOB_ACCOUNT");
+  auto gpus = gpu_indices(gpu_list);
+  if (!gpus) throw std::runtime_error(gpus.error());
+  s.gpu_indices = *gpus;
+  return s;
+}
+
+// Return why REPLY is not what was asked for (no agent, a refusal), or nullopt when it is.
+std::optional<std::string> failure_of(
+    const std::expected<agent::Message, agent::ClientError>& reply) {
+  if (!reply) return reply.error().message;
+  if (const auto* e = std::get_if<agent::Error>(&*reply)) {
+    return fmt::format("the agent refused: {} ({})", e->message, e->code);
+  }
+  return std::nullopt;
+}
+
 // Return the standing of the budget that covers ACCOUNT now — its own, else the nearest parent's —
 // as one sentence: "Account vision has used 812 kg of its 1200 kg CO2 budget for 2026 (68%,
 // running jobs included)." nullopt when the ledger cannot say (the line is then left out).
@@ -161,8 +197,7 @@ std::string end_of_job_lines(const agent::JobKey& key, const agent::JobReport& r
 
 void send(const EventFlags& f) {
   const Settings config = load_settings(f.config);
-  const std::string socket =
-      f.socket.value_or(config.agent_socket.value_or(std::string(agent::kDefaultAgentSocket)));
+  const std::string socket = socket_of(f, config);
   agent::JobKey key;
   key.cluster = env_or("SLURM_CLUSTER_NAME", config.cluster.value_or("local"));
   key.job_id = env_or("SLURM_JOB_ID");
@@ -176,22 +211,11 @@ void send(const EventFlags& f) {
   }
   agent::Message message;
   if (f.event == "start") {
-    agent::JobStart s;
-    s.key = key;
-    s.user = env_or("SLURM_JOB_USER", "unknown");
-    s.uid = env_int("SLURM_JOB_UID").value_or(0);
-    s.account = env_or("SLURM_JOB_ACCOUNT");
-    auto gpus = gpu_indices(env_or("SLURM_JOB_GPUS"));
-    if (!gpus) throw std::runtime_error(gpus.error());
-    s.gpu_indices = *gpus;
+    agent::JobStart s = start_from_environment(key, env_or("SLURM_JOB_GPUS"));
     s.exclusive = f.exclusive;
     message = s;
   } else {
-    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    message = agent::JobEnd{key, env_int("SLURM_JOB_EXIT_CODE").value_or(0),
-                            std::max(now, key.submit_time_us)};
+    message = agent::JobEnd{key, env_int("SLURM_JOB_EXIT_CODE").value_or(0), end_time_us(key)};
   }
   const auto reply = agent::request(socket, message, std::chrono::seconds(10));
   if (reply && f.notify_file && !f.notify_file->empty()) {
@@ -208,17 +232,9 @@ void send(const EventFlags& f) {
       }
     }
   }
-  if (!reply) {
-    fmt::print(stderr, "jobcarbon slurm-event {} job {}: {}\n", f.event, key.job_id,
-               reply.error().message);
-  } else if (const auto* e = std::get_if<agent::Error>(&*reply)) {
-    fmt::print(stderr, "jobcarbon slurm-event {} job {}: the agent refused: {} ({})\n", f.event,
-               key.job_id, e->message, e->code);
+  if (const auto why = failure_of(reply)) {
+    fmt::print(stderr, "jobcarbon slurm-event {} job {}: {}\n", f.event, key.job_id, *why);
   }
-}
-
-std::string socket_of(const EventFlags& f, const Settings& config) {
-  return f.socket.value_or(config.agent_socket.value_or(std::string(agent::kDefaultAgentSocket)));
 }
 
 // Return the key under which the agent knows KEY's job on this node: that of its registration with
@@ -280,15 +296,9 @@ void step_start(const EventFlags& f) {
   const std::string socket = socket_of(f, config);
   const auto key = step_key(f, config, socket);
   if (!key) throw std::runtime_error(key.error());
-  agent::JobStart s;
-  s.key = *key;
-  s.user = env_or("SLURM_JOB_USER", "unknown");
-  s.uid = env_int("SLURM_JOB_UID").value_or(0);
-  s.account = env_or("SLURM_JOB_ACCOUNT");
   // The step's GPUs (the batch step has the job's).
-  auto gpus = gpu_indices(env_or("SLURM_STEP_GPUS", env_or("SLURM_JOB_GPUS")));
-  if (!gpus) throw std::runtime_error(gpus.error());
-  s.gpu_indices = *gpus;
+  agent::JobStart s =
+      start_from_environment(*key, env_or("SLURM_STEP_GPUS", env_or("SLURM_JOB_GPUS")));
   // By the step's cgroup when Slurm made one (it holds the step's tasks and nothing else, so the
   // steps' CPU times add up to the job's); else by slurmstepd's process tree.
   if (f.task_pid > 0) {
@@ -300,10 +310,8 @@ void step_start(const EventFlags& f) {
     if (f.pid <= 0) throw std::runtime_error("the step has no cgroup and no --pid was given");
     s.pids = {f.pid};
   }
-  const auto reply = agent::request(socket, s, kStepTimeout);
-  if (!reply) throw std::runtime_error(reply.error().message);
-  if (const auto* e = std::get_if<agent::Error>(&*reply)) {
-    throw std::runtime_error(fmt::format("the agent refused: {} ({})", e->message, e->code));
+  if (const auto why = failure_of(agent::request(socket, s, kStepTimeout))) {
+    throw std::runtime_error(*why);
   }
 }
 
@@ -312,15 +320,9 @@ void step_end(const EventFlags& f) {
   const std::string socket = socket_of(f, config);
   const auto key = step_key(f, config, socket);
   if (!key) throw std::runtime_error(key.error());
-  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  const auto reply = agent::request(
-      socket, agent::JobEnd{*key, f.exit_code, std::max(now, key->submit_time_us)}, kStepTimeout);
-  if (!reply) throw std::runtime_error(reply.error().message);
-  if (const auto* e = std::get_if<agent::Error>(&*reply)) {
-    throw std::runtime_error(fmt::format("the agent refused: {} ({})", e->message, e->code));
-  }
+  const auto reply =
+      agent::request(socket, agent::JobEnd{*key, f.exit_code, end_time_us(*key)}, kStepTimeout);
+  if (const auto why = failure_of(reply)) throw std::runtime_error(*why);
   if (const auto* r = std::get_if<agent::JobReport>(&*reply)) fmt::print("{}", step_line(*r));
 }
 

@@ -16,14 +16,6 @@
 namespace jobcarbon::enforce {
 namespace {
 
-std::int64_t to_us(policy::WallTime t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-policy::WallTime from_us(std::int64_t us) {
-  return policy::WallTime(
-      std::chrono::duration_cast<policy::WallTime::duration>(std::chrono::microseconds(us)));
-}
-
 // Return the first over-limit budget that covers JOB, or nullptr.
 const StopLimit* over_limit_of(const ChargedJob& job, std::span<const StopLimit> limits) {
   for (const auto& l : limits) {
@@ -110,7 +102,7 @@ std::vector<Step> plan_round(std::span<const ChargedJob> jobs, std::span<const S
     if (j.job.state == SlurmJob::State::kRunning && limit != nullptr) {
       std::optional<policy::WallTime> signalled;
       if (auto it = state.signalled_us.find(id); it != state.signalled_us.end()) {
-        signalled = from_us(it->second);
+        signalled = ledger::from_us(it->second);
       }
       switch (policy::stop_action(true, signalled, now, grace)) {
         case policy::Action::kCheckpointSignal:
@@ -137,7 +129,8 @@ std::vector<Step> plan_round(std::span<const ChargedJob> jobs, std::span<const S
 void after_step(EnforcerState& state, const Step& step, policy::WallTime now) {
   switch (step.kind) {
     case Step::Kind::kSignal:
-      state.signalled_us[step.job] = to_us(now);
+      state.signalled_us[step.job] =
+          ledger::to_us(std::chrono::floor<std::chrono::microseconds>(now));
       break;
     case Step::Kind::kCancel:
       break;  // kept until the job leaves the queue, so it is not signalled again meanwhile
